@@ -68,3 +68,79 @@ def layers_json(table: pd.DataFrame, splits: dict) -> dict:
             "M": {"train": int(len(splits["train"])), "test": int(len(splits["test"]))},
             "layers": [{k: (round(float(v), 8) if isinstance(v, float) else v) for k, v in r.items()}
                        for r in table[keep].to_dict("records")]}
+
+
+# --- the paper's claims, computed from one trained network (used by 04-06 and 08) ---
+
+def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
+    """Hierarchy: layer 1 near (1, 0), H[s] falls with depth, H[K] peaks at an inner layer."""
+    tr = table[table["split"] == "train"].sort_values("depth")
+    peak = tr.loc[tr["H_K"].idxmax()]
+    out = {"first_layer_H_s_norm": float(tr["H_s_norm"].iloc[0]),
+           "max_rise_of_H_s_norm_with_depth": float(np.max(np.diff(tr["H_s_norm"].to_numpy()), initial=0.0)),
+           "relevance_peak_depth": int(peak["depth"]), "relevance_peak_units": int(peak["units"]),
+           "relevance_peak_H_K_norm": float(peak["H_K_norm"])}
+    out["holds"] = bool(out["first_layer_H_s_norm"] > 0.95 and out["max_rise_of_H_s_norm_with_depth"] <= rise_tol
+                        and 1 < out["relevance_peak_depth"] < len(tr))
+    return out
+
+
+def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) -> dict:
+    """Trained layers close to the bound: mean normalised distance below it under ``tol``."""
+    tr, ut = (t[t["split"] == "train"] for t in (table, untrained))
+    out = {"mean_below_bound_norm_trained": float(tr["below_bound_norm"].mean()),
+           "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
+           "max_below_bound_norm_trained": float(tr["below_bound_norm"].max()),
+           "mean_noise_norm_trained": float((tr["noise"] / np.log(tr["M"])).mean()),
+           "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean())}
+    out["holds"] = bool(out["mean_below_bound_norm_trained"] < tol)
+    return out
+
+
+def fit_layers(counts: list, sizes) -> pd.DataFrame:
+    """Power-law fit of each layer's counts (NaN where too few states to fit)."""
+    rows = []
+    for depth, c in enumerate(counts, start=1):
+        try:
+            f = E.fit_power_law(c)
+            rows.append(dict(depth=depth, units=sizes[depth], mu=f.mu, mu_err=f.mu_err, k_min=f.k_min, n_tail=f.n_tail))
+        except ValueError:
+            rows.append(dict(depth=depth, units=sizes[depth], mu=np.nan, mu_err=np.nan, k_min=np.nan, n_tail=len(c)))
+    return pd.DataFrame(rows)
+
+
+def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
+    """Zipf layer: the fitted layer with mu closest to 1; holds if |mu - 1| < tol."""
+    ok = fits.dropna(subset=["mu"])
+    if ok.empty:
+        return {"zipf_layer_depth": None, "holds": False, "mu_per_layer": {}}
+    z = ok.loc[(ok["mu"] - 1).abs().idxmin()]
+    return {"zipf_layer_depth": int(z["depth"]), "zipf_layer_units": int(z["units"]),
+            "zipf_layer_mu": float(z["mu"]), "zipf_layer_mu_err": float(z["mu_err"]),
+            "mu_per_layer": {int(d): (None if np.isnan(m) else round(float(m), 6)) for d, m in zip(fits["depth"], fits["mu"])},
+            "holds": bool(abs(z["mu"] - 1) < tol)}
+
+
+def generation_table(dbn, classifier, splits: dict, n_chains: int, n_steps: int, seed: int = 0):
+    """Generated images per layer and their scores (rr_utils.generation)."""
+    from rr_utils import generation as G
+
+    layers, gen, rows = dbn.layer_params(), {}, []
+    for depth in range(1, dbn.n_layers + 1):
+        gen[depth] = G.generate_from_layer(layers, depth, n_chains=n_chains, n_steps=n_steps, seed=seed)
+        s = G.generation_scores(gen[depth], classifier, splits["train"], reference_images=splits["test"][:1000])
+        rows.append(dict(depth=depth, units=dbn.sizes[depth], **{k: v for k, v in s.items() if k != "class_counts"}))
+    return gen, pd.DataFrame(rows)
+
+
+def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
+    """Best generator (highest quality) is the Zipf layer or a neighbour (±1 layer)."""
+    best = scores.loc[scores["quality"].idxmax()]
+    out = {"best_generator_depth": int(best["depth"]), "best_generator_units": int(best["units"]),
+           "best_quality": float(best["quality"]), "zipf_layer_depth": zipf_depth}
+    if zipf_depth is None:
+        out["holds"] = False
+        return out
+    out["zipf_layer_quality"] = float(scores.loc[scores["depth"] == zipf_depth, "quality"].iloc[0])
+    out["holds"] = bool(abs(int(best["depth"]) - int(zipf_depth)) <= 1)
+    return out
