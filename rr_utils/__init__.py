@@ -1,9 +1,12 @@
 """Helpers for the replication of Song, Marsili & Jo (2018),
 "Resolution and relevance trade-offs in deep learning".
 
-Modules: entropy (estimators), bound (maximal-relevance curve), data (MNIST and
-Fashion-MNIST loaders), models (RBM / DBN), generation, plotting, io (atomic
-artifacts and results files).
+Modules: entropy (estimators, exact state counting, power-law fits), bound
+(maximal-relevance curve), data (MNIST and Fashion-MNIST loaders), models
+(RBM / DBN), generation (per-layer generation and its scores), experiments
+(glue and claim tests shared by the DBN notebooks), representations (pixel
+states), plotting, io (atomic writes), artifacts (where outputs go), pipeline
+(`make reproduce`), cli (`rr-relevance`).
 """
 
 __version__ = "0.1.0"
