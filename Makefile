@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce test test-unit test-notebooks bench lab clean clean-cache
+.PHONY: help setup data data-full reproduce test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -41,9 +41,6 @@ test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
 
 test-unit: $(STAMP) ## unit tests only
 	$(PY) -m pytest tests -q
-
-bench: $(STAMP) ## benchmarks against side-by-side baselines; results/bench.json
-	$(PY) benchmarks/run.py
 
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
