@@ -46,14 +46,18 @@ def layer_table(dbn, splits: dict, seed: int = 0, threshold: float = 0.5) -> pd.
         x = splits[split]
         M = len(x)
         for depth, states in enumerate(dbn.binary_states(x, threshold=threshold), start=1):
-            c = E.state_counts(states)
-            s = E.summary(c)
-            bound_hk = float(B.bound_at(M, s["H_s"]))
-            rows.append(dict(split=split, seed=seed, depth=depth, units=states.shape[1], M=M,
-                             n_states=s["n_states"], H_s=s["H_s"], H_K=s["H_K"], noise=s["noise"],
-                             H_s_norm=s["H_s_norm"], H_K_norm=s["H_K_norm"], bound_H_K=bound_hk,
-                             below_bound_norm=(bound_hk - s["H_K"]) / np.log(M)))
+            rows.append(dict(split=split, seed=seed, depth=depth, units=states.shape[1],
+                             **entropy_row(E.state_counts(states))))
     return pd.DataFrame(rows)
+
+
+def entropy_row(counts) -> dict:
+    """M, n_states, entropies (raw and normalised) and the distance below the bound at that M."""
+    s = E.summary(counts)
+    bound_hk = float(B.bound_at(s["M"], s["H_s"]))
+    return dict(M=s["M"], n_states=s["n_states"], H_s=s["H_s"], H_K=s["H_K"], noise=s["noise"],
+                H_s_norm=s["H_s_norm"], H_K_norm=s["H_K_norm"], bound_H_K=bound_hk,
+                below_bound_norm=(bound_hk - s["H_K"]) / np.log(s["M"]))
 
 
 def layer_counts(dbn, x) -> list[np.ndarray]:
