@@ -82,3 +82,21 @@ def check_sample_size(M, name: str = "M") -> int:
     if M < 1:
         raise ValueError(f"{name}: sample size must be >= 1, got {M}")
     return int(M)
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """An integer (Python or numpy; bools and floats rejected) >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_finite(value, name: str, why: str = "must be > 0") -> float:
+    """A finite real number > 0 (bools, strings, NaN and infinities rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: {why}, got {value}")
+    return float(value)

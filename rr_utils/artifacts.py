@@ -35,18 +35,24 @@ def results_dir(quick: bool = False) -> Path:
 
 def save_results(name: str, data: dict, quick: bool = False) -> Path:
     """Write ``data`` to results/<name>.json (atomically, sorted keys)."""
-    if not name or "/" in name or name.endswith(".json"):
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.endswith(".json"):
         raise ValueError(f"name: expected a bare results name like '01_resolution_relevance', got {name!r}")
+    if not isinstance(data, dict):
+        raise TypeError(f"data: expected a dict (a JSON object), got {type(data).__name__}")
     path = results_dir(quick) / f"{name}.json"
     atomic_write_json(path, data)
     return path
 
 
 def load_results(name: str, quick: bool = False) -> dict:
+    """Read results/<name>.json; clear errors for a missing, unreadable or malformed file."""
     path = results_dir(quick) / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the notebook that writes '{name}' first")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); rerun the notebook that writes '{name}'") from None
 
 
 def git_commit() -> str:

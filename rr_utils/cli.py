@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +42,16 @@ def _load_array(path: Path, counts: bool) -> np.ndarray:
                 arr = z[names[0]]
         elif suffix in (".csv", ".txt", ".tsv"):
             delim = "\t" if suffix == ".tsv" else ","
-            arr = np.loadtxt(path, delimiter=None if counts else delim, ndmin=1 if counts else 2)
+            with warnings.catch_warnings():  # an empty file is reported below as 'empty', not as a warning
+                warnings.simplefilter("ignore", UserWarning)
+                arr = np.loadtxt(path, delimiter=None if counts else delim, ndmin=1 if counts else 2)
         else:
             raise ValueError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz or .csv")
     except ValueError as exc:
         if str(exc).startswith(str(path)):
             raise
         raise ValueError(f"{path}: cannot be parsed ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: unreadable or truncated ({exc})") from None
     return arr
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rr_utils._checks import _to_numpy, check_counts, check_states
+from rr_utils._checks import _to_numpy, check_counts, check_int, check_positive_finite, check_states
 
 __all__ = [
     "state_counts",
@@ -141,6 +141,8 @@ class StateCounter:
     """
 
     def __init__(self, threshold: float = 0.5):
+        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+            raise ValueError(f"threshold: expected a number in [0, 1), got {threshold!r}")
         if not (0.0 <= float(threshold) < 1.0):
             raise ValueError(f"threshold: must lie in [0, 1), got {threshold!r}")
         self.threshold = float(threshold)
@@ -322,6 +324,7 @@ def fit_power_law(counts, k_min: int | None = None, min_tail: int = 50) -> Power
     states lie in the tail, or when all tail counts are equal (nothing to fit).
     """
     c = check_counts(counts)
+    min_tail = check_int(min_tail, "min_tail", 1)
     if k_min is not None:
         if isinstance(k_min, bool) or int(k_min) != k_min or k_min < 1:
             raise ValueError(f"k_min: must be a positive integer, got {k_min!r}")
@@ -354,8 +357,10 @@ def fit_power_law(counts, k_min: int | None = None, min_tail: int = 50) -> Power
 def sample_power_law_counts(n_states: int, mu: float, k_min: int = 1, k_max: int = 10**6,
                             rng: np.random.Generator | None = None) -> np.ndarray:
     """Draw n_states counts from P(k) ∝ k^-(1+mu), k_min <= k <= k_max (exact inverse CDF)."""
-    if mu <= 0:
-        raise ValueError(f"mu: must be > 0 for a normalisable law, got {mu}")
+    n_states = check_int(n_states, "n_states", 0)
+    mu = check_positive_finite(mu, "mu", "must be > 0 for a normalisable law")
+    k_min = check_int(k_min, "k_min", 1)
+    k_max = check_int(k_max, "k_max", k_min)
     rng = np.random.default_rng() if rng is None else rng
     k = np.arange(k_min, k_max + 1, dtype=float)
     cdf = np.cumsum(k ** -(1.0 + mu))
@@ -369,6 +374,8 @@ def power_law_sample(M: int, mu: float, rng: np.random.Generator | None = None) 
     Counts are drawn one state at a time until they add up to M; the last one
     is trimmed so that the total is exactly M.
     """
+    M = check_int(M, "M", 1)
+    mu = check_positive_finite(mu, "mu", "must be > 0 for a normalisable law")
     rng = np.random.default_rng() if rng is None else rng
     parts, total = [], 0
     while total < M:

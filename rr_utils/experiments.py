@@ -17,6 +17,23 @@ from rr_utils.models import DBNConfig, array_checksum, train_dbn
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 2_000, 500, 2
 
 
+def _check_table(table, columns, name: str = "table") -> None:
+    """A non-empty DataFrame holding ``columns`` (clear message instead of a KeyError)."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing}; have {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{name}: empty (no rows)")
+
+
+def _check_splits(splits, needed=("train", "test")) -> None:
+    if not isinstance(splits, dict) or any(k not in splits for k in needed):
+        have = sorted(splits) if isinstance(splits, dict) else type(splits).__name__
+        raise ValueError(f"splits: expected a dict with keys {list(needed)} (see load_splits), got {have}")
+
+
 def load_splits(dataset: str = "mnist", quick: bool = False) -> dict:
     """{'train': images, 'test': images} (float32 in [0, 1]) plus 'source'; quick: subsets."""
     tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
@@ -35,12 +52,14 @@ def dbn_config(quick: bool = False, seed: int = 0, **overrides) -> DBNConfig:
 
 def train(config: DBNConfig, splits: dict, progress=None):
     """Train (or load from the cache) a DBN on splits['train'], monitoring splits['test']."""
+    _check_splits(splits)
     return train_dbn(config, splits["train"], data_id=array_checksum(splits["train"]),
                      test_data=splits["test"], test_id=array_checksum(splits["test"]), progress=progress)
 
 
 def layer_table(dbn, splits: dict, seed: int = 0, threshold: float = 0.5) -> pd.DataFrame:
     """Entropies of each layer's thresholded states, per split, with the bound at the same M."""
+    _check_splits(splits)
     rows = []
     for split in ("train", "test"):
         x = splits[split]
@@ -68,6 +87,8 @@ def layer_counts(dbn, x) -> list[np.ndarray]:
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
     """The results/layers.json document (entropies in nats)."""
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
+    _check_table(table, keep)
+    _check_splits(splits, ("train", "test", "dataset", "source"))
     return {"dataset": splits["dataset"], "source": splits["source"],
             "M": {"train": int(len(splits["train"])), "test": int(len(splits["test"]))},
             "layers": [{k: (round(float(v), 8) if isinstance(v, float) else v) for k, v in r.items()}
@@ -78,7 +99,10 @@ def layers_json(table: pd.DataFrame, splits: dict) -> dict:
 
 def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
     """Hierarchy: layer 1 near (1, 0), H[s] falls with depth, H[K] peaks at an inner layer."""
+    _check_table(table, ["split", "depth", "units", "H_K", "H_K_norm", "H_s_norm"])
     tr = table[table["split"] == "train"].sort_values("depth")
+    if tr.empty:
+        raise ValueError("table: no rows with split == 'train'")
     peak = tr.loc[tr["H_K"].idxmax()]
     out = {"first_layer_H_s_norm": float(tr["H_s_norm"].iloc[0]),
            "max_rise_of_H_s_norm_with_depth": float(np.max(np.diff(tr["H_s_norm"].to_numpy()), initial=0.0)),
@@ -91,6 +115,8 @@ def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
 
 def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) -> dict:
     """Trained layers close to the bound: mean normalised distance below it under ``tol``."""
+    for t, name in ((table, "table"), (untrained, "untrained")):
+        _check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
     tr, ut = (t[t["split"] == "train"] for t in (table, untrained))
     out = {"mean_below_bound_norm_trained": float(tr["below_bound_norm"].mean()),
            "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
@@ -110,6 +136,9 @@ def fit_layers(counts: list, sizes) -> pd.DataFrame:
     NaN where there are too few states to fit, or where the fit runs into the
     edge of the search range (almost all states seen once: no measurable slope).
     """
+    if len(sizes) != len(counts) + 1:
+        raise ValueError(f"sizes: expected {len(counts) + 1} layer sizes (visible first, as dbn.sizes) "
+                         f"for {len(counts)} layers of counts, got {len(sizes)}")
     rows = []
     for depth, c in enumerate(counts, start=1):
         try:
@@ -124,6 +153,7 @@ def fit_layers(counts: list, sizes) -> pd.DataFrame:
 
 def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
     """Zipf layer: the fitted layer with mu closest to 1; holds if |mu - 1| < tol."""
+    _check_table(fits, ["depth", "units", "mu", "mu_err"], "fits")
     ok = fits.dropna(subset=["mu"])
     if ok.empty:
         return {"zipf_layer_depth": None, "holds": False, "mu_per_layer": {}}
@@ -148,6 +178,9 @@ def generation_table(dbn, classifier, splits: dict, n_chains: int, n_steps: int,
 
 def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
     """Best generator (highest quality) is the Zipf layer or a neighbour (±1 layer)."""
+    _check_table(scores, ["depth", "units", "quality"], "scores")
+    if zipf_depth is not None and zipf_depth not in set(scores["depth"].tolist()):
+        raise ValueError(f"zipf_depth: {zipf_depth!r} is not a depth in scores {sorted(scores['depth'].tolist())}")
     best = scores.loc[scores["quality"].idxmax()]
     out = {"best_generator_depth": int(best["depth"]), "best_generator_units": int(best["units"]),
            "best_quality": float(best["quality"]), "zipf_layer_depth": zipf_depth}

@@ -83,6 +83,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             np.savez(tmp, a=a)
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, cannot write a file there")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(path)
     try:
@@ -102,7 +104,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return ``path`` as a Path."""
-    view = memoryview(data)  # fail before touching the disk if data is not bytes-like
+    try:
+        view = memoryview(data)  # fail before touching the disk if data is not bytes-like
+    except TypeError:
+        raise TypeError(f"atomic_write_bytes: expected bytes-like data, got {type(data).__name__}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

@@ -31,8 +31,15 @@ def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
     the notebook and the caption; a sidecar figures/<name>.json holds the same
     for the gallery.  Returns that provenance dict.
     """
-    if not name or "/" in name or "." in name:
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or "." in name:
         raise ValueError(f"name: expected a bare figure name like 'fig1_bound', got {name!r}")
+    if not callable(getattr(fig, "savefig", None)):
+        raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"params: expected a dict of the notebook's parameters, got {type(params).__name__}")
+    for key, value in (("caption", caption), ("notebook", notebook)):
+        if not isinstance(value, str):
+            raise TypeError(f"{key}: expected a string, got {type(value).__name__}")
     params = params or {}
     meta = {"name": name, "caption": caption, "notebook": notebook, "commit": git_commit(),
             "params": params, "params_hash": params_hash(params)}
