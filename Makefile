@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce gallery test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and ver
 
 reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
 	$(PY) -m rr_utils.pipeline
+
+gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
+	$(PY) -m rr_utils.gallery
 
 test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
 	$(PY) -m pytest tests -q

@@ -6,7 +6,8 @@ since its last successful run: the notebook file, the rr_utils source, the
 injected parameters, the data files, and the stamps of the notebooks it
 depends on (``metadata.rr.depends`` in the notebook).  Wall times go to
 ``results/timings.json``.  A failure stops the run and names the notebook and
-the cell.
+the cell.  The run ends by writing the figure gallery (``rr_utils.gallery``:
+``figures/index.html``, or ``figures/quick/index.html`` with ``--quick``).
 
     python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--quick]
 """
@@ -127,6 +128,9 @@ def main(argv=None) -> int:
         atomic_write_json(stamp_file, stamps)
         atomic_write_json(timing_file, {"notebooks": timings, "total_s": round(sum(timings.values()), 1),
                                         "machine": _machine()})
+    from rr_utils.gallery import build_gallery
+
+    print(f"[gallery] {_rel(build_gallery(quick=args.quick))}", flush=True)
     return 0
 
 

@@ -190,6 +190,7 @@ def test_killed_pipeline_leaves_no_half_results_and_resumes(tmp_path):
     assert sorted(p.name for p in executed.glob("*.ipynb") if "partial" not in p.name) == [
         "01_first.ipynb", "02_slow.ipynb", "03_last.ipynb"]
     assert not list(executed.glob("*.partial*"))  # the rerun replaced the leftover
+    assert (figs / "quick" / "index.html").is_file()  # and the run ended by writing the gallery
 
 
 # --------------------------------------------------------------------------- cache keys

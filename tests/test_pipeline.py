@@ -24,6 +24,7 @@ def sandbox(tmp_path, monkeypatch):
     nbdir.mkdir()
     monkeypatch.setattr(pipeline, "NOTEBOOKS", nbdir)
     monkeypatch.setenv("RR_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("RR_FIGURES_DIR", str(tmp_path / "figures"))  # the run ends with the gallery
     ran = []
 
     def fake_run(nb, out, params):
@@ -49,6 +50,7 @@ def test_second_run_skips_and_changes_rerun_dependents(sandbox):
     assert ran == ["01_a", "02_b"]
     timings = json.loads((res / "timings.json").read_text())
     assert set(timings["notebooks"]) == {"01_a", "02_b", "03_c"}
+    assert (res.parent / "figures" / "index.html").is_file()  # every run ends by writing the gallery
 
 
 def test_unknown_only_is_rejected(sandbox):
