@@ -10,10 +10,11 @@ inputs in state s and m_k the number of distinct states seen exactly k times:
 All in nats; ``normalized=True`` divides by log M (the paper's axes), which is
 defined as 0 when M = 1.
 
-Counting is exact: rows are packed into 64-bit words, hashed, sorted by hash,
-and every pair of neighbours with equal hashes is compared word by word; a hash
-collision (two different rows with the same hash) is detected that way and the
-whole sample is then counted with an exact lexicographic sort instead.
+Counting is exact: rows are packed into 64-bit words and hashed; rows are
+grouped by hash and every row is compared word by word with its group's
+representative; a hash collision (two different rows with the same hash) is
+detected that way and the whole sample is then counted with an exact
+lexicographic sort instead.
 """
 
 from __future__ import annotations
@@ -46,27 +47,42 @@ __all__ = [
 
 _MIX1 = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multipliers: cheap, well-mixing
 _MIX2 = np.uint64(0xBF58476D1CE4E5B9)
+_CHUNK_ROWS = 8192  # rows packed and hashed at a time, so that a chunk stays in cache
 
 
 def pack_rows(states: np.ndarray) -> np.ndarray:
     """Pack an (M, n) bool array into an (M, w) uint64 array, w = ceil(n / 64)."""
-    packed = np.packbits(states, axis=1)  # (M, ceil(n/8)) uint8, zero padded
-    nbytes = packed.shape[1]
+    M, n = states.shape
+    nbytes = -(-n // 8)
     width = -(-nbytes // 8) * 8
+    out = np.empty((M, width), np.uint8)
     if width != nbytes:
-        packed = np.concatenate(
-            [packed, np.zeros((packed.shape[0], width - nbytes), np.uint8)], axis=1
-        )
-    return np.ascontiguousarray(packed).view(np.uint64)
+        out[:, nbytes:] = 0
+    for s in range(0, M, _CHUNK_ROWS):
+        out[s:s + _CHUNK_ROWS, :nbytes] = np.packbits(states[s:s + _CHUNK_ROWS], axis=1)
+    return out.view(np.uint64)
 
 
 def _hash_words(words: np.ndarray) -> np.ndarray:
-    """64-bit hash of each row of an (M, w) uint64 array (collisions possible)."""
+    """64-bit hash of each row of an (M, w) uint64 array (collisions possible).
+
+    Computed in row chunks so that the strided column reads stay in cache.
+    """
+    M, w = words.shape
+    h = np.empty(M, np.uint64)
+    tmp = np.empty(min(M, _CHUNK_ROWS), np.uint64)
+    shift = np.uint64(31)
     with np.errstate(over="ignore"):
-        h = words[:, 0] * _MIX1
-        for j in range(1, words.shape[1]):
-            h ^= h >> np.uint64(31)
-            h = (h ^ words[:, j]) * _MIX2
+        for s in range(0, M, _CHUNK_ROWS):
+            blk = words[s:s + _CHUNK_ROWS]
+            hb = h[s:s + _CHUNK_ROWS]
+            t = tmp[:hb.size]
+            np.multiply(blk[:, 0], _MIX1, out=hb)
+            for j in range(1, w):
+                np.right_shift(hb, shift, out=t)
+                hb ^= t
+                hb ^= blk[:, j]
+                hb *= _MIX2
     return h
 
 
@@ -83,19 +99,27 @@ def _unique_rows(words: np.ndarray, return_rows: bool = False):
         keys, idx, counts = np.unique(words[:, 0], return_index=True, return_counts=True)
         return (counts.astype(np.int64), words[idx]) if return_rows else counts.astype(np.int64)
     h = _hash_words(words)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    rows = words[order]
-    new = np.empty(M, bool)
-    new[0] = True
-    same_hash = hs[1:] == hs[:-1]
-    new[1:] = ~same_hash
-    # Exactness: neighbours with equal hashes must be equal rows.
-    pairs = np.flatnonzero(same_hash)
-    if pairs.size and not np.array_equal(rows[pairs], rows[pairs + 1]):
-        return _unique_rows_lexsort(words, return_rows)
-    counts = _run_lengths(new)
-    return (counts, rows[new]) if return_rows else counts
+    hs = np.sort(h)
+    n_hashes = 1 + int(np.count_nonzero(hs[1:] != hs[:-1]))
+    if n_hashes == M:  # all hashes distinct, hence all rows distinct
+        return (np.ones(M, np.int64), words[np.argsort(h)]) if return_rows else np.ones(M, np.int64)
+    # Group rows by hash with a hash table (O(M); pandas' uint64 table is exact).
+    import pandas as pd
+
+    codes, uniq = pd.factorize(h, sort=False)
+    reps_idx = np.empty(uniq.size, np.intp)
+    reps_idx[codes] = np.arange(M)  # one row of each hash group
+    reps = words[reps_idx]
+    # Exactness: every row must equal the representative of its hash group (a
+    # collision of two different rows is caught here).  One sequential pass over
+    # words, in chunks, against the gathered representatives.
+    step = _CHUNK_ROWS * 4
+    for s in range(0, M, step):
+        if not np.array_equal(words[s:s + step], reps[codes[s:s + step]]):
+            return _unique_rows_lexsort(words, return_rows)
+    counts = np.bincount(codes, minlength=uniq.size).astype(np.int64)
+    by_hash = np.argsort(uniq)  # output in order of increasing hash
+    return (counts[by_hash], reps[by_hash]) if return_rows else counts[by_hash]
 
 
 def _unique_rows_lexsort(words: np.ndarray, return_rows: bool = False):
