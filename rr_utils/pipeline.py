@@ -130,7 +130,10 @@ def main(argv=None) -> int:
                                         "machine": _machine()})
     from rr_utils.gallery import build_gallery
 
-    print(f"[gallery] {_rel(build_gallery(quick=args.quick))}", flush=True)
+    try:
+        print(f"[gallery] {_rel(build_gallery(quick=args.quick))}", flush=True)
+    except (OSError, ValueError) as exc:  # e.g. a damaged figure sidecar: say which, after the notebooks ran
+        raise SystemExit(f"\nFAILED: the figure gallery: {exc}") from None
     return 0
 
 

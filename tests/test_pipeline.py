@@ -71,3 +71,14 @@ def test_failure_names_notebook_and_cell(tmp_path):
     assert "01_fail.ipynb" in msg and "boom" in msg and "cell" in msg
     assert not out.exists()  # no half-written output in place
     assert (out.parent / "01_fail.failed.ipynb").exists()
+
+
+def test_damaged_figure_sidecar_is_named_after_the_run(sandbox):
+    nbdir, res, ran = sandbox
+    _nb(nbdir / "01_a.ipynb", "quick = False")
+    figs = res.parent / "figures"
+    figs.mkdir()
+    (figs / "fig_x.json").write_text("{truncated")
+    with pytest.raises(SystemExit, match="gallery: .*fig_x.json: not a valid figure sidecar"):
+        pipeline.main([])
+    assert ran == ["01_a"] and "01_a" in json.loads((res / ".stamps.json").read_text())  # the notebook's work is kept
