@@ -2,7 +2,8 @@
 
 Each notebook in ``notebooks/`` runs in name order into
 ``results/executed/``.  A notebook is skipped when its inputs are unchanged
-since its last successful run: the notebook file, the rr_utils source, the
+since its last successful run: the notebook file, the source of the rr_utils
+modules it imports (directly or through other rr_utils modules), the
 injected parameters, the data files, and the stamps of the notebooks it
 depends on (``metadata.rr.depends`` in the notebook).  Wall times go to
 ``results/timings.json``.  A failure stops the run and names the notebook and
@@ -15,6 +16,7 @@ the cell.  The run ends by writing the figure gallery (``rr_utils.gallery``:
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -57,10 +59,54 @@ def notebook_depends(nb_path: Path) -> list[str]:
     return list(meta.get("rr", {}).get("depends", []))
 
 
+PACKAGE = ROOT / "rr_utils"
+
+
+def _rr_imports(source: str, package: Path, origin: str) -> set[str]:
+    """rr_utils module names imported anywhere in ``source`` (lazy imports in functions too)."""
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]  # IPython magics
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError as exc:
+        raise SystemExit(f"{origin}: cannot parse a code cell for its imports: {exc}") from None
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[1] for a in node.names if a.name.startswith("rr_utils.")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "rr_utils" or (node.level == 1 and node.module is None):
+                mods |= {a.name for a in node.names}  # from rr_utils import entropy
+            elif node.module and (node.module.startswith("rr_utils.") or node.level == 1):
+                mods.add(node.module.split(".")[-1 if node.level == 1 else 1])
+    return {m for m in mods if (package / f"{m}.py").is_file()}
+
+
+def module_closure(roots, package: Path = None) -> list[Path]:
+    """Source files of ``roots`` and every rr_utils module they import, transitively, plus __init__."""
+    package = PACKAGE if package is None else package
+    seen, todo = set(), set(roots)
+    while todo:
+        m = todo.pop()
+        seen.add(m)
+        todo |= _rr_imports((package / f"{m}.py").read_text(), package, f"rr_utils/{m}.py") - seen
+    return [package / "__init__.py"] + [package / f"{m}.py" for m in sorted(seen)]
+
+
+def notebook_modules(nb_path: Path) -> list[Path]:
+    """rr_utils source files a notebook's code depends on."""
+    cells = json.loads(nb_path.read_text()).get("cells", [])
+    roots = set()
+    for c in cells:
+        if c.get("cell_type") == "code":
+            src = c.get("source", "")
+            roots |= _rr_imports("".join(src) if isinstance(src, list) else src, PACKAGE, nb_path.name)
+    return module_closure(roots)
+
+
 def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
     parts = {
         "notebook": _sha([nb_path]),
-        "rr_utils": _sha((ROOT / "rr_utils").glob("*.py")),
+        "rr_utils": _sha(notebook_modules(nb_path)),
         "params": json.dumps(params, sort_keys=True),
         "data": _data_fingerprint(),
         "depends": {d: stamps.get(d, "missing") for d in notebook_depends(nb_path)},

@@ -82,3 +82,37 @@ def test_damaged_figure_sidecar_is_named_after_the_run(sandbox):
     with pytest.raises(SystemExit, match="gallery: .*fig_x.json: not a valid figure sidecar"):
         pipeline.main([])
     assert ran == ["01_a"] and "01_a" in json.loads((res / ".stamps.json").read_text())  # the notebook's work is kept
+
+
+def test_stamp_covers_exactly_the_rr_utils_modules_a_notebook_imports(sandbox, tmp_path, monkeypatch):
+    nbdir, _, ran = sandbox
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low.py").write_text("X = 1\n")
+    (pkg / "mid.py").write_text("def f():\n    from rr_utils import low  # lazy import counts too\n")
+    (pkg / "other.py").write_text("Y = 1\n")
+    monkeypatch.setattr(pipeline, "PACKAGE", pkg)
+    _nb(nbdir / "01_a.ipynb", "quick = False", "%matplotlib inline\nfrom rr_utils.mid import f")
+    _nb(nbdir / "02_b.ipynb", "quick = False", "import rr_utils.other")
+    assert [p.name for p in pipeline.notebook_modules(nbdir / "01_a.ipynb")] == ["__init__.py", "low.py", "mid.py"]
+    pipeline.main([])
+    ran.clear()
+    (pkg / "low.py").write_text("X = 2\n")  # imported by 01 through mid: only 01 reruns
+    pipeline.main([])
+    assert ran == ["01_a"]
+    ran.clear()
+    (pkg / "other.py").write_text("Y = 2\n")
+    pipeline.main([])
+    assert ran == ["02_b"]
+    ran.clear()
+    (pkg / "__init__.py").write_text("# changed\n")  # the package init runs on every import
+    pipeline.main([])
+    assert ran == ["01_a", "02_b"]
+
+
+def test_unparsable_cell_is_named(sandbox):
+    nbdir, _, _ = sandbox
+    _nb(nbdir / "01_a.ipynb", "quick = False", "def broken(:\n    pass")
+    with pytest.raises(SystemExit, match="01_a.ipynb: cannot parse"):
+        pipeline.main([])
