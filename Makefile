@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce gallery test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce gallery bench test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones);
 
 gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
 	$(PY) -m rr_utils.gallery
+
+bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~8 min)
+	$(PY) -m benchmarks.run
 
 test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
 	$(PY) -m pytest tests -q

@@ -1,0 +1,33 @@
+"""End to end: per-notebook wall times of the last ``make reproduce``
+(``results/timings.json``) and their total next to the 25-minute budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+try:
+    from .common import Row, fmt_s
+except ImportError:  # run as a script
+    from common import Row, fmt_s  # type: ignore
+
+BUDGET_S = 25 * 60
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(smoke: bool = False, timings: Path | None = None, log=print) -> tuple[list[Row], dict]:
+    path = Path(timings) if timings else ROOT / "results" / "timings.json"
+    if not path.exists():
+        log(f"  pipeline: {path} missing (run make reproduce first)")
+        return [Row("pipeline", "make reproduce, all notebooks", "-", "missing", fmt_s(BUDGET_S), None,
+                    "<= 25 min", None, note=f"{path.name} not found")], {"timings": None, "budget_s": BUDGET_S}
+    t = json.loads(path.read_text())
+    nbs = t.get("notebooks", {})
+    total = float(t.get("total_s", sum(nbs.values())))
+    rows = [Row("pipeline", "make reproduce, all notebooks", f"{len(nbs)} notebooks", fmt_s(total), fmt_s(BUDGET_S),
+                total / BUDGET_S, "<= 25 min", total <= BUDGET_S,
+                note="ratio = total / budget; " + ", ".join(f"{k[:2]} {v:.0f} s" for k, v in nbs.items())
+                + f" ({t.get('machine', '')})")]
+    log(f"  pipeline: {total:.0f} s of notebooks vs a {BUDGET_S} s budget")
+    return rows, {"timings": t, "total_s": total, "budget_s": BUDGET_S, "source": str(path.relative_to(ROOT))
+                  if path.is_relative_to(ROOT) else str(path)}

@@ -1,0 +1,236 @@
+"""RBM training: our ``RBM.fit_epoch`` (PCD, 25 particles x 4 Gibbs steps per
+mini-batch of 100) against scikit-learn's ``BernoulliRBM`` (same data, hidden
+size, batch size, learning rate and number of epochs) and a plain NumPy
+implementation of exactly our update; epoch time, GFLOP/s against torch's
+measured dense matmul rate, and the pseudo-log-likelihood of every trained
+model evaluated by the same code (``RBM.pseudo_log_likelihood(exact=True)``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from scipy.special import expit
+
+from rr_utils.data import load_mnist
+from rr_utils.models import RBM, PCDState, RBMConfig, _deterministic, _generator
+
+try:
+    from .common import Row, best_time, fmt_s
+except ImportError:  # run as a script
+    from common import Row, best_time, fmt_s  # type: ignore
+
+
+# --------------------------------------------------------------------------- FLOP counts
+
+
+def ours_flops_per_epoch(rows: int, nv: int, nh: int, cfg: RBMConfig) -> float:
+    """Matmul FLOPs (2 per multiply-add) of one ``fit_epoch``: per mini-batch of B rows,
+    positive phase B, the particles' first up-pass P, K Gibbs steps of P particles
+    (down + up: 2KP), gradients over B data rows and KP negatives; 2 nv nh each."""
+    B, P, K = cfg.batch_size, cfg.n_particles, cfg.gibbs_steps
+    per_row = 2 * nv * nh
+    full, rest = divmod(rows, B)
+    batches = [B] * full + ([rest] if rest else [])
+    return float(sum(per_row * (b + P + 2 * K * P + K * P + b) for b in batches))
+
+
+def sklearn_flops_per_epoch(rows: int, nv: int, nh: int, B: int) -> float:
+    """BernoulliRBM._fit per mini-batch: p(h|v), p(v|h_sample), p(h|v_neg) and the two
+    gradient products, each B x nv x nh."""
+    return float(2 * nv * nh * 5 * rows)
+
+
+# --------------------------------------------------------------------------- matmul references
+
+
+def matmul_rate(m: int, k: int, n: int, repeats: int = 5, min_time: float = 0.2) -> float:
+    """Best GFLOP/s of torch float32 ``mm`` at (m, k) x (k, n)."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    c = a @ b
+    reps = max(1, int(min_time / max(1e-6, best_time(lambda: torch.mm(a, b, out=c), 3)[0])))
+
+    def block():
+        for _ in range(reps):
+            torch.mm(a, b, out=c)
+
+    t, _ = best_time(block, repeats=repeats, budget_s=5)
+    return 2 * m * k * n * reps / t / 1e9
+
+
+def trainer_shapes_rate(rows: int, nv: int, nh: int, cfg: RBMConfig, repeats: int = 3) -> tuple[float, float]:
+    """(seconds, GFLOP/s) of only the matmuls of one epoch, at the trainer's shapes and in its
+    order (addmm, no element-wise work): the ceiling our trainer can reach on this machine."""
+    B, P, K = cfg.batch_size, cfg.n_particles, cfg.gibbs_steps
+    W, a, b = torch.randn(nv, nh) * 0.01, torch.zeros(nv), torch.zeros(nh)
+    vd, v = torch.rand(B, nv), torch.rand(P, nv)
+    neg_v, neg_h, hd = torch.rand(K * P, nv), torch.rand(K * P, nh), torch.rand(B, nh)
+
+    def epoch():
+        for _ in range(0, rows, B):
+            torch.addmm(b, vd, W)
+            hp = torch.addmm(b, v, W)
+            for _ in range(K):
+                vv = torch.addmm(a, hp, W.t())
+                hp = torch.addmm(b, vv, W)
+            torch.addmm(neg_v.t() @ neg_h, vd.t(), hd, beta=-0.01, alpha=0.01)
+
+    t, _ = best_time(epoch, repeats=repeats, budget_s=5, warmup=True)
+    return t, ours_flops_per_epoch(rows, nv, nh, cfg) / t / 1e9
+
+
+# --------------------------------------------------------------------------- NumPy reference trainer
+
+
+def numpy_fit_epoch(W, a, b, vel, particles, data, epoch, cfg: RBMConfig, rng: np.random.Generator):
+    """Our PCD update (``RBM.fit_epoch``, negative_visible="probs") in plain NumPy float32."""
+    lr, mom, wd = np.float32(cfg.learning_rate(epoch)), np.float32(cfg.momentum(epoch)), np.float32(cfg.weight_decay)
+    B, K = cfg.batch_size, cfg.gibbs_steps
+    P = particles.shape[0]
+    dW, da, db = vel
+    neg_v = np.empty((K * P, W.shape[0]), np.float32)
+    neg_h = np.empty((K * P, W.shape[1]), np.float32)
+    v = particles
+    for s in range(0, data.shape[0], B):
+        vd = data[s:s + B]
+        hd = expit(vd @ W + b)
+        hp = expit(v @ W + b)
+        for k in range(K):
+            hs = (rng.random(hp.shape, dtype=np.float32) < hp).astype(np.float32)
+            v = expit(hs @ W.T + a)
+            hp = expit(v @ W + b)
+            neg_v[k * P:(k + 1) * P] = v
+            neg_h[k * P:(k + 1) * P] = hp
+        gW = vd.T @ hd * np.float32(1.0 / vd.shape[0]) - neg_v.T @ neg_h * np.float32(1.0 / (K * P))
+        if wd:
+            gW -= wd * W
+        ga = vd.mean(0) - neg_v.mean(0)
+        gb = hd.mean(0) - neg_h.mean(0)
+        dW *= mom
+        dW += lr * gW
+        da *= mom
+        da += lr * ga
+        db *= mom
+        db += lr * gb
+        W += dW
+        a += da
+        b += db
+    return v.copy()
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _train_ours(x: torch.Tensor, nh: int, epochs: int, cfg: RBMConfig):
+    g = _generator(torch.device("cpu"), 0)
+    rbm = RBM.initialise(x.shape[1], nh, g, init=cfg.init, gain=cfg.init_gain, device="cpu")
+    state = PCDState.initialise(rbm, cfg, g)
+    times = []
+    with _deterministic(torch.device("cpu")):
+        for e in range(epochs):
+            t0 = time.perf_counter()
+            rbm.fit_epoch(x, e, cfg, state)
+            times.append(time.perf_counter() - t0)
+    return rbm, times
+
+
+def _train_numpy(x: np.ndarray, nh: int, epochs: int, cfg: RBMConfig):
+    rng = np.random.default_rng(0)
+    nv = x.shape[1]
+    c = cfg.init_gain * np.sqrt(6.0 / (nv + nh))
+    W = (rng.standard_normal((nv, nh), dtype=np.float32) * np.float32(c)).astype(np.float32)
+    a, b = np.zeros(nv, np.float32), np.zeros(nh, np.float32)
+    vel = (np.zeros_like(W), np.zeros_like(a), np.zeros_like(b))
+    particles = rng.random((cfg.n_particles, nv), dtype=np.float32)
+    times = []
+    for e in range(epochs):
+        t0 = time.perf_counter()
+        particles = numpy_fit_epoch(W, a, b, vel, particles, x, e, cfg, rng)
+        times.append(time.perf_counter() - t0)
+    return RBM(torch.from_numpy(W), torch.from_numpy(a), torch.from_numpy(b)), times
+
+
+def _train_sklearn(x: np.ndarray, nh: int, epochs: int, cfg: RBMConfig):
+    from sklearn.neural_network import BernoulliRBM
+
+    sk = BernoulliRBM(n_components=nh, batch_size=cfg.batch_size, learning_rate=cfg.lr, n_iter=epochs,
+                      random_state=0, verbose=0)
+    t0 = time.perf_counter()
+    sk.fit(x)
+    total = time.perf_counter() - t0
+    rbm = RBM(torch.as_tensor(np.asarray(sk.components_.T, np.float32)).contiguous(),
+              torch.as_tensor(np.asarray(sk.intercept_visible_, np.float32)),
+              torch.as_tensor(np.asarray(sk.intercept_hidden_, np.float32)))
+    return rbm, [total / epochs] * epochs
+
+
+def _pll(rbm: RBM, x: np.ndarray) -> float:
+    with torch.no_grad():
+        return float(rbm.pseudo_log_likelihood(x, exact=True).mean())
+
+
+def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
+    cfg = RBMConfig()  # the authors' recipe: B=100, 25 particles x 4 steps, lr 0.1, momentum, wd 1e-4
+    n_train, n_eval, epochs, nh, rounds = (500, 50, 1, 500, 1) if smoke else (8000, 1000, 10, 500, 2)
+    xtr = np.ascontiguousarray(load_mnist("train")[0][:n_train], dtype=np.float32)
+    xte = np.ascontiguousarray(load_mnist("test")[0][:n_eval], dtype=np.float32)
+    nv = xtr.shape[1]
+    xt = torch.from_numpy(xtr)
+    flops = ours_flops_per_epoch(n_train, nv, nh, cfg)
+    sk_flops = sklearn_flops_per_epoch(n_train, nv, nh, cfg.batch_size)
+
+    methods = {
+        "ours": lambda: _train_ours(xt, nh, epochs, cfg),
+        "numpy": lambda: _train_numpy(xtr, nh, epochs, cfg),
+        "sklearn_f32": lambda: _train_sklearn(xtr, nh, epochs, cfg),
+        "sklearn_f64": lambda: _train_sklearn(xtr.astype(np.float64), nh, epochs, cfg),
+    }
+    res: dict = {}
+    for r in range(rounds):  # interleaved rounds, best per method: robust to a busy machine
+        for name, fn in methods.items():
+            model, times = fn()
+            per_epoch = float(np.sum(times) / epochs)
+            if name not in res or per_epoch < res[name]["epoch_s"]:
+                res[name] = {"epoch_s": per_epoch, "epoch_times": times, "model": model}
+            log(f"  rbm {name} round {r}: {fmt_s(per_epoch)} per epoch")
+    for name in methods:
+        res[name]["pll"] = _pll(res[name].pop("model"), xte)
+    mm_big = matmul_rate(2048, 2048, 2048) if not smoke else matmul_rate(256, 256, 256)
+    shape_t, shape_rate = trainer_shapes_rate(n_train, nv, nh, cfg)
+    ours_rate = flops / res["ours"]["epoch_s"] / 1e9
+    for name in ("sklearn_f32", "sklearn_f64"):
+        res[name]["gflops"] = sk_flops / res[name]["epoch_s"] / 1e9
+    res["numpy"]["gflops"] = flops / res["numpy"]["epoch_s"] / 1e9
+    res["ours"]["gflops"] = ours_rate
+    info = {"n_train": n_train, "n_eval_pll": n_eval, "epochs": epochs, "n_hidden": nh, "n_visible": nv,
+            "config": {"batch_size": cfg.batch_size, "n_particles": cfg.n_particles, "gibbs_steps": cfg.gibbs_steps,
+                       "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            "flops_per_epoch_ours": flops, "flops_per_epoch_sklearn": sk_flops,
+            "torch_threads": torch.get_num_threads(), "matmul_2048_gflops": mm_big,
+            "matmul_trainer_shapes_gflops": shape_rate, "matmul_trainer_shapes_epoch_s": shape_t,
+            "methods": res, "pll": "exact pseudo-log-likelihood (all pixels flipped) per image of the first "
+                                   f"{n_eval} test digits, binarised at 0.5; higher is better"}
+    size = f"784-{nh}, {n_train} digits, {epochs} ep"
+    o = res["ours"]
+    rows = []
+    for name, label in (("sklearn_f32", "epoch vs sklearn BernoulliRBM (float32)"),
+                        ("sklearn_f64", "epoch vs sklearn BernoulliRBM (float64)"),
+                        ("numpy", "epoch vs NumPy, same update")):
+        b = res[name]
+        ratio = b["epoch_s"] / o["epoch_s"]
+        target, met = ("", None)
+        if name == "sklearn_f32":
+            target, met = ">= 3x, PLL >=", bool(ratio >= 3 and o["pll"] >= b["pll"])
+        rows.append(Row("rbm", label, size, fmt_s(o["epoch_s"]), fmt_s(b["epoch_s"]), ratio, target, met,
+                        note=f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s" if name != "numpy"
+                        else f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s", data={}))
+    rows.append(Row("rbm", "GFLOP/s vs torch 2048^3 matmul", size, f"{ours_rate:.0f} GFLOP/s", f"{mm_big:.0f} GFLOP/s",
+                    ours_rate / mm_big, ">= 0.70", bool(ours_rate / mm_big >= 0.70),
+                    note="ratio = our rate / matmul rate"))
+    rows.append(Row("rbm", "GFLOP/s vs matmuls at our shapes", size, f"{ours_rate:.0f} GFLOP/s",
+                    f"{shape_rate:.0f} GFLOP/s", ours_rate / shape_rate, "", None,
+                    note="the same addmm sequence alone (B=100 data rows, 25-row particle steps): "
+                         "the ceiling at these shapes; ratio = our rate / that rate"))
+    return rows, info
