@@ -174,8 +174,8 @@ def _pll(rbm: RBM, x: np.ndarray) -> float:
 def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
     cfg = RBMConfig()  # the authors' recipe: B=100, 25 particles x 4 steps, lr 0.1, momentum, wd 1e-4
     n_train, n_eval, epochs, nh, rounds = (500, 50, 1, 500, 1) if smoke else (8000, 1000, 10, 500, 2)
-    xtr = np.ascontiguousarray(load_mnist("train")[0][:n_train], dtype=np.float32)
-    xte = np.ascontiguousarray(load_mnist("test")[0][:n_eval], dtype=np.float32)
+    xtr = np.ascontiguousarray(load_mnist("train", verbose=False)[0][:n_train], dtype=np.float32)
+    xte = np.ascontiguousarray(load_mnist("test", verbose=False)[0][:n_eval], dtype=np.float32)
     nv = xtr.shape[1]
     xt = torch.from_numpy(xtr)
     flops = ours_flops_per_epoch(n_train, nv, nh, cfg)
@@ -220,15 +220,19 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
                         ("numpy", "epoch vs NumPy, same update")):
         b = res[name]
         ratio = b["epoch_s"] / o["epoch_s"]
-        target, met = ("", None)
+        target, met, note = "", None, f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s"
         if name == "sklearn_f32":
             target, met = ">= 3x, PLL >=", bool(ratio >= 3 and o["pll"] >= b["pll"])
+            note += (f"; the matmuls of our epoch alone take {fmt_s(shape_t)}, {b['epoch_s'] / shape_t:.2f}x "
+                     f"less than sklearn's epoch ({flops / 1e9:.1f} vs sklearn's {sk_flops / 1e9:.1f} GFLOP per epoch)")
+            if b["epoch_s"] / shape_t < 3:
+                note += ": 3x is out of reach for this update on this machine"
         rows.append(Row("rbm", label, size, fmt_s(o["epoch_s"]), fmt_s(b["epoch_s"]), ratio, target, met,
-                        note=f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s" if name != "numpy"
-                        else f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s", data={}))
+                        note=note))
     rows.append(Row("rbm", "GFLOP/s vs torch 2048^3 matmul", size, f"{ours_rate:.0f} GFLOP/s", f"{mm_big:.0f} GFLOP/s",
                     ours_rate / mm_big, ">= 0.70", bool(ours_rate / mm_big >= 0.70),
-                    note="ratio = our rate / matmul rate"))
+                    note=f"ratio = our rate / matmul rate; at the trainer's shapes (100-row and 25-row products) "
+                         f"the matmuls alone reach {shape_rate / mm_big:.0%} of the 2048^3 rate"))
     rows.append(Row("rbm", "GFLOP/s vs matmuls at our shapes", size, f"{ours_rate:.0f} GFLOP/s",
                     f"{shape_rate:.0f} GFLOP/s", ours_rate / shape_rate, "", None,
                     note="the same addmm sequence alone (B=100 data rows, 25-row particle steps): "
