@@ -38,7 +38,7 @@ reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones);
 gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
 	$(PY) -m rr_utils.gallery
 
-bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~8 min)
+bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(PY) -m benchmarks.run
 
 test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
