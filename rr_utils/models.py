@@ -853,12 +853,28 @@ class _LazyInputs:
         return self.x
 
 
+STALE_TEMP_S = 600  # a checkpoint write takes about a second: older temp files are leftovers of a killed run
+
+
 def _write_meta(folder: Path, meta: dict) -> None:
+    """meta.json describes the run that made the folder's checkpoints: kept while its key
+    matches, rewritten when it is unreadable or belongs to another key."""
     path = folder / "meta.json"
-    if path.exists():
-        return
-    data = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
-    _atomic_write_bytes(path, data)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if json.loads(path.read_text()).get("key") == meta["key"]:
+            return
+    _atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _remove_stale_temps(folder: Path, max_age_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete temp files (``.name.XXXX.tmp.pt``) left by a killed write; young ones may be a live writer's."""
+    now, gone = time.time(), []
+    for p in folder.glob(".*.tmp*"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > max_age_s:
+                p.unlink()
+                gone.append(p)
+    return gone
 
 
 @torch.no_grad()
@@ -908,6 +924,7 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = root / f"dbn-{key[:24]}"
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(folder)
     _write_meta(folder, {
         "key": key, "config": dataclasses.asdict(config), "data_id": data_id, "device_type": device.type,
         "torch": torch.__version__, "source_sha256": _source_sha256(), "n_visible": n_visible,

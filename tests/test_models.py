@@ -375,3 +375,30 @@ def test_resume_with_other_thread_count_warns(data, tmp_path):
     assert torch.get_num_threads() == before  # restored
     with pytest.warns(RuntimeWarning, match="threads"):
         train_dbn(cfg, data, cache_dir=tmp_path, data_id="d", progress=False, num_threads=2)
+
+
+def test_meta_kept_for_its_key_replaced_otherwise_and_stale_temps_removed(data, tmp_path):
+    import json
+    import os
+    import time
+
+    cfg = tiny(epochs=1)
+    dbn = train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False, test_data=data[:50], test_id="t1")
+    meta = dbn.folder / "meta.json"
+    assert json.loads(meta.read_text())["test_id"] == "t1"
+    old = dbn.folder / ".layer00_epoch0001.dead.tmp.pt"  # what a SIGKILL mid-write leaves
+    young = dbn.folder / ".layer00_epoch0001.live.tmp.pt"  # maybe another process writing now
+    old.write_bytes(b"half")
+    young.write_bytes(b"half")
+    past = time.time() - 2 * M.STALE_TEMP_S
+    os.utime(old, (past, past))
+    with pytest.warns(RuntimeWarning, match="test_id"):  # the cached history was logged on t1: meta keeps t1
+        train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False, test_data=data[:50], test_id="t2")
+    assert json.loads(meta.read_text())["test_id"] == "t1"
+    assert not old.exists() and young.exists()
+    meta.write_text(json.dumps({"key": "someone-else"}))  # foreign or damaged meta is replaced
+    train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False)
+    assert json.loads(meta.read_text())["key"] == dbn.key
+    meta.write_text("{half")
+    train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False)
+    assert json.loads(meta.read_text())["key"] == dbn.key
