@@ -396,9 +396,10 @@ def test_meta_kept_for_its_key_replaced_otherwise_and_stale_temps_removed(data, 
         train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False, test_data=data[:50], test_id="t2")
     assert json.loads(meta.read_text())["test_id"] == "t1"
     assert not old.exists() and young.exists()
+    same = dict(cache_dir=tmp_path, data_id="d1", progress=False, test_data=data[:50], test_id="t1")
     meta.write_text(json.dumps({"key": "someone-else"}))  # foreign or damaged meta is replaced
-    train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False)
+    train_dbn(cfg, data, **same)
     assert json.loads(meta.read_text())["key"] == dbn.key
     meta.write_text("{half")
-    train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False)
+    train_dbn(cfg, data, **same)
     assert json.loads(meta.read_text())["key"] == dbn.key
