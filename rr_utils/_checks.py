@@ -84,9 +84,19 @@ def check_sample_size(M, name: str = "M") -> int:
     return int(M)
 
 
+def is_int(value) -> bool:
+    """A Python or numpy integer, not a bool (a bool or float is usually a mistake)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value) -> bool:
+    """A Python or numpy real number, not a bool (NaN and infinities included)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_int(value, name: str, minimum: int | None = None) -> int:
     """An integer (Python or numpy; bools and floats rejected) >= ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise ValueError(f"{name}: expected an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {value}")
@@ -95,7 +105,7 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
 
 def check_positive_finite(value, name: str, why: str = "must be > 0") -> float:
     """A finite real number > 0 (bools, strings, NaN and infinities rejected)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise ValueError(f"{name}: expected a number, got {value!r}")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name}: {why}, got {value}")

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rr_utils._checks import check_sample_size
+from rr_utils._checks import check_sample_size, is_int
 
 __all__ = [
     "max_relevance_curve",
@@ -359,7 +359,7 @@ def _mk_from_solution(M: int, p) -> np.ndarray:
 def default_mu_grid(M: int, n: int = 200) -> np.ndarray:
     """mu = 0 plus a geometric grid from 1e-3 to 2 (1 + log M) / log 2 (all distinct beyond)."""
     M = check_sample_size(M)
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 2:
+    if not is_int(n) or n < 2:
         raise ValueError(f"n: expected an integer >= 2 grid points, got {n!r}")
     mu_max = 2.0 * (1.0 + np.log(M)) / np.log(2.0)
     return np.concatenate([[0.0], np.geomspace(1e-3, mu_max, n - 1)])

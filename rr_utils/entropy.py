@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rr_utils._checks import _to_numpy, check_counts, check_int, check_positive_finite, check_states
+from rr_utils._checks import _to_numpy, check_counts, check_int, check_positive_finite, check_states, is_real
 
 __all__ = [
     "state_counts",
@@ -165,7 +165,7 @@ class StateCounter:
     """
 
     def __init__(self, threshold: float = 0.5):
-        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        if not is_real(threshold):
             raise ValueError(f"threshold: expected a number in [0, 1), got {threshold!r}")
         if not (0.0 <= float(threshold) < 1.0):
             raise ValueError(f"threshold: must lie in [0, 1), got {threshold!r}")

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import _to_numpy
+from ._checks import _to_numpy, check_int, is_int
 
 __all__ = [
     "generate_from_layer",
@@ -65,20 +65,11 @@ def _cpu_threads(device: torch.device, n: int | None):
         yield
         return
     old = torch.get_num_threads()
-    torch.set_num_threads(_check_int(n, "cpu_threads", 1))
+    torch.set_num_threads(check_int(n, "cpu_threads", 1))
     try:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    """An integer >= minimum (bools and floats rejected: they are usually mistakes)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}: expected an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _to_tensor(x, name: str, device: torch.device, ndim: int | None = None) -> torch.Tensor:
@@ -145,7 +136,7 @@ def _prepare_layers(layers, device: torch.device) -> list[tuple[torch.Tensor, to
 
 
 def _check_depth(depth, n_layers: int) -> int:
-    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)):
+    if not is_int(depth):
         raise ValueError(f"depth: expected an integer 1..{n_layers}, got {depth!r}")
     if not 1 <= depth <= n_layers:
         raise ValueError(f"depth: must be in 1..{n_layers} (1 = first hidden layer) for a stack of "
@@ -210,9 +201,9 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     dev = default_device(device)
     stack = _prepare_layers(layers, dev)
     depth = _check_depth(depth, len(stack))
-    n_chains = _check_int(n_chains, "n_chains", 1)
-    n_steps = _check_int(n_steps, "n_steps", 1)
-    seed = _check_int(seed, "seed", 0)
+    n_chains = check_int(n_chains, "n_chains", 1)
+    n_steps = check_int(n_steps, "n_steps", 1)
+    seed = check_int(seed, "seed", 0)
     gen = torch.Generator(device=dev).manual_seed(seed)
     W, a, b = stack[depth - 1]
     Wt = W.T.contiguous()  # contiguous once, not at every step
@@ -300,10 +291,10 @@ def train_classifier(images, labels, seed: int = 0, epochs: int = 30, batch_size
     for 8,000 digits, 30 epochs, on a busy 2-core CPU).
     """
     dev = default_device(device)
-    seed = _check_int(seed, "seed", 0)
-    epochs = _check_int(epochs, "epochs", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    shift = _check_int(shift, "shift", 0)
+    seed = check_int(seed, "seed", 0)
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    shift = check_int(shift, "shift", 0)
     x = _images(images, "images", dev)
     y = _to_numpy(labels, "labels").reshape(-1)
     if len(y) != len(x):
@@ -437,7 +428,7 @@ def image_grid(images, nrow: int = 10, pad_value: float = 0.5,
     (rows*h + rows - 1, ncol*w + ncol - 1) with ncol = min(nrow, n).
     """
     arr = _to_numpy(images, "images").astype(np.float32)
-    nrow = _check_int(nrow, "nrow", 1)
+    nrow = check_int(nrow, "nrow", 1)
     if arr.ndim == 3:
         h, w = arr.shape[1:]
     elif arr.ndim == 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rr_utils._checks import _to_numpy, check_int
+from rr_utils._checks import _to_numpy, check_int, is_real
 
 
 def pixel_states(images: np.ndarray, pool: int = 1, threshold: float = 0.5, side: int = 28) -> np.ndarray:
@@ -15,8 +15,7 @@ def pixel_states(images: np.ndarray, pool: int = 1, threshold: float = 0.5, side
     """
     side = check_int(side, "side", 1)
     pool = check_int(pool, "pool", 1)
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(threshold):
+    if not is_real(threshold) or not np.isfinite(threshold):
         raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
     arr = _to_numpy(images, "images")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
