@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,6 +30,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "remove_stale_temps",
     "json_default",
     "dumps_json",
 ]
@@ -65,6 +67,21 @@ def _create_temp(path: Path) -> Path:
             continue
         os.close(fd)
         return tmp
+
+
+def remove_stale_temps(folder: str | os.PathLike, max_age_s: float) -> list[Path]:
+    """Delete the temp files of ``_create_temp`` in ``folder`` older than ``max_age_s``.
+
+    Such a file is what a write killed before its rename leaves behind; a young
+    one may belong to a writer still at work, so it is kept.  Returns the deleted paths.
+    """
+    now, gone = time.time(), []
+    for p in Path(folder).glob(".*.*.tmp*"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > max_age_s:
+                p.unlink()
+                gone.append(p)
+    return gone
 
 
 @contextlib.contextmanager

@@ -73,7 +73,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -82,6 +81,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+
+from rr_utils.io import atomic_write_bytes, remove_stale_temps
 
 __all__ = [
     "RBMConfig",
@@ -287,29 +288,6 @@ def _deterministic(device: torch.device):
         if flushed:
             torch.set_flush_denormal(False)
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    try:  # the project's helper, if present
-        from rr_utils.io import atomic_write_bytes  # type: ignore
-    except ImportError:
-        atomic_write_bytes = None
-    if atomic_write_bytes is not None:
-        atomic_write_bytes(path, data)
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _as_tensor(x, device: torch.device) -> torch.Tensor:
@@ -574,7 +552,7 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
     torch.save(payload, buf)
     body = buf.getvalue()
     digest = hashlib.sha256(body).hexdigest().encode()
-    _atomic_write_bytes(path, _CKPT_MAGIC + b"\n" + digest + b"\n" + body)
+    atomic_write_bytes(path, _CKPT_MAGIC + b"\n" + digest + b"\n" + body)
 
 
 def _load_checkpoint(path: Path, key: str, layer: int, epoch: int) -> dict:
@@ -863,18 +841,9 @@ def _write_meta(folder: Path, meta: dict) -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         if json.loads(path.read_text()).get("key") == meta["key"]:
             return
-    _atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _remove_stale_temps(folder: Path, max_age_s: float = STALE_TEMP_S) -> list[Path]:
-    """Delete temp files (``.name.XXXX.tmp.pt``) left by a killed write; young ones may be a live writer's."""
-    now, gone = time.time(), []
-    for p in folder.glob(".*.tmp*"):
-        with contextlib.suppress(OSError):
-            if now - p.stat().st_mtime > max_age_s:
-                p.unlink()
-                gone.append(p)
-    return gone
 
 
 @torch.no_grad()
@@ -924,7 +893,7 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = root / f"dbn-{key[:24]}"
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(folder)
+    remove_stale_temps(folder, STALE_TEMP_S)
     _write_meta(folder, {
         "key": key, "config": dataclasses.asdict(config), "data_id": data_id, "device_type": device.type,
         "torch": torch.__version__, "source_sha256": _source_sha256(), "n_visible": n_visible,
