@@ -59,15 +59,20 @@ def train(config: DBNConfig, splits: dict, progress=None):
 
 def layer_table(dbn, splits: dict, seed: int = 0, threshold: float = 0.5) -> pd.DataFrame:
     """Entropies of each layer's thresholded states, per split, with the bound at the same M."""
+    return layer_table_and_counts(dbn, splits, seed, threshold)[0]
+
+
+def layer_table_and_counts(dbn, splits: dict, seed: int = 0, threshold: float = 0.5):
+    """(``layer_table``, the state counts of each layer on the train split), from one up-pass."""
     _check_splits(splits)
-    rows = []
+    rows, train_counts = [], []
     for split in ("train", "test"):
-        x = splits[split]
-        M = len(x)
-        for depth, states in enumerate(dbn.binary_states(x, threshold=threshold), start=1):
-            rows.append(dict(split=split, seed=seed, depth=depth, units=states.shape[1],
-                             **entropy_row(E.state_counts(states))))
-    return pd.DataFrame(rows)
+        for depth, states in enumerate(dbn.binary_states(splits[split], threshold=threshold), start=1):
+            counts = E.state_counts(states)
+            if split == "train":
+                train_counts.append(counts)
+            rows.append(dict(split=split, seed=seed, depth=depth, units=states.shape[1], **entropy_row(counts)))
+    return pd.DataFrame(rows), train_counts
 
 
 def entropy_row(counts) -> dict:

@@ -47,8 +47,8 @@ def main() -> None:
     dbn = MD.train_dbn(CONFIG, train, cache_dir=args.cache_dir, data_id=MD.array_checksum(train),
                        test_data=test, test_id=MD.array_checksum(test), progress=False, log=log, num_threads=1)
     splits = {"train": train, "test": test, "dataset": "mnist", "source": "first 400 / 100 embedded digits"}
-    table = X.layer_table(dbn, splits, seed=CONFIG.seed)
-    fits = X.fit_layers(X.layer_counts(dbn, train), dbn.sizes)
+    table, counts = X.layer_table_and_counts(dbn, splits, seed=CONFIG.seed)
+    fits = X.fit_layers(counts, dbn.sizes)
     doc = {
         "layers": X.layers_json(table, splits),
         "table": table.to_dict("records"),
