@@ -47,7 +47,7 @@ def load_splits(dataset: str, quick: bool = False, m_train: int = M_TRAIN) -> di
         raise FileNotFoundError(
             f"Fashion-MNIST is missing, and notebook 09 needs it: install the Debian package "
             f"dataset-fashion-mnist (`make data` does it: apt-get install -y dataset-fashion-mnist) or put "
-            f"its four IDX files in data/raw/fashion-mnist/ (scripts/download_mnist.py --name fashion-mnist). "
+            f"its four IDX files in data/raw/fashion-mnist/ (scripts/download_mnist.py --dataset fashion-mnist). "
             f"Searched: {exc}") from None
     m = QUICK_M if quick else m_train
     if len(tr) < m:
@@ -168,6 +168,8 @@ def train_network(kind: str, splits: dict, *, epochs: int, checkpoints, lr: floa
                   shift: int = 0, seed: int = 0, threads: int | None = 1) -> BP.TrainedRun:
     """``kind``: "classifier" (tanh, Xavier; cosine schedule, ``shift``), "autoencoder" (tanh, Xavier;
     cosine schedule) or "sigmoid-classifier" (sigmoid, PyTorch's default init, constant rate, no shift)."""
+    if kind not in ("classifier", "autoencoder", "sigmoid-classifier"):
+        raise ValueError(f"kind: expected 'classifier', 'autoencoder' or 'sigmoid-classifier', got {kind!r}")
     common = dict(x_test=splits["x_test"], epochs=epochs, checkpoints=checkpoints, lr=lr, batch_size=batch_size,
                   seed=seed, threads=threads)
     if kind == "classifier":
@@ -175,6 +177,4 @@ def train_network(kind: str, splits: dict, *, epochs: int, checkpoints, lr: floa
     if kind == "sigmoid-classifier":
         return BP.train(BP.mlp(activation="sigmoid", init="default", seed=seed), splits["x"], splits["y"],
                         y_test=splits["y_test"], cosine=False, **common)
-    if kind == "autoencoder":
-        return BP.train(BP.autoencoder(seed=seed), splits["x"], **common)
-    raise ValueError(f"kind: expected 'classifier', 'autoencoder' or 'sigmoid-classifier', got {kind!r}")
+    return BP.train(BP.autoencoder(seed=seed), splits["x"], **common)
