@@ -3,33 +3,44 @@
 Training recipe (docs/paper.md §3, reconstructed from the authors' public
 training scripts); every choice marked *(ours)* is not known from the paper.
 
-Per layer (``RBMConfig``):
+Per layer (``RBMConfig``), two recipes share everything but the negative
+phase and the update (``RBMConfig.recipe``):
 
 * Persistent contrastive divergence.  Mini-batches of ``batch_size`` = 100 rows
   in the fixed data order (no shuffling).  ``n_particles`` = 25 persistent
-  visible particles are advanced ``gibbs_steps`` = 4 Gibbs steps per mini-batch
-  and the 4 x 25 intermediate states form the 100 negative samples.
-* One Gibbs step from visible particles ``v`` (``negative_visible="probs"``,
-  default): ``h ~ Bernoulli(sigmoid(v W + b))``, ``v' = sigmoid(h W^T + a)``;
-  the particle *is* the visible probability vector, as in the authors'
-  generation code (visible = sigmoid(sampled hidden W^T + a)).  With
-  ``negative_visible="samples"`` the particle is ``v' ~ Bernoulli(...)``
-  instead (the deeplearning.net theano tutorial).
-* Gradient (ascent direction), per mini-batch of B data rows and the N = 100
-  negative states::
+  visible particles give ``gibbs_steps`` = 4 chunks of 25 negatives per
+  mini-batch, 100 negative pairs (v_neg, h_neg) in all.  The positive phase
+  uses h_data = sigmoid(v_data W + b); the gradient (ascent direction) is::
 
-      g_W = v_data^T p(h|v_data) / B - v_neg^T p(h|v_neg) / N - weight_decay * W
-      g_a = mean(v_data) - mean(v_neg)
-      g_b = mean(p(h|v_data)) - mean(p(h|v_neg))
+      g_W = v_data^T h_data / B - v_neg^T h_neg / N
+      g_a = mean(v_data) - mean(v_neg),   g_b = mean(h_data) - mean(h_neg)
 
-  i.e. the positive phase uses hidden probabilities given the data and the
-  negative statistics use the chain's visible states (probabilities by
-  default) and the hidden *probabilities* given them (the gradient of the
-  free energy, as in theano-style ``T.grad(F(v_data) - F(v_neg))`` code).
-  The L2 term ``weight_decay * W`` (= gradient of ``weight_decay/2 * ||W||^2``)
-  acts on weights only, not biases.
-* Update with classical momentum: ``delta = m_e * delta + lr_e * g``,
-  ``param += delta`` (velocity kept across mini-batches and epochs).
+* ``recipe="authors"`` (default: the authors' scripts, docs/paper.md §3).  The
+  particles P are visible *probabilities*.  For each chunk::
+
+      h   = sigmoid(P W + b)
+      v_k = sigmoid(s(h) W^T + a)        negative visible k
+      h_k = sigmoid(v_k W + b)           negative hidden k
+      P   = sigmoid(s(h_k) W^T + a)      the particles move on
+
+  (s = a Bernoulli draw), so consecutive negatives are two Gibbs sweeps apart.
+  Update, with the momentum and the L2 term *inside* the learning-rate
+  product (L2 on weights only)::
+
+      dW = lr_e * (g_W + m_e * dW - weight_decay * W);   W += dW
+      da = lr_e * (g_a + m_e * da);                       a += da
+      db = lr_e * (g_b + m_e * db);                       b += db
+
+  A last partial mini-batch is dropped.  ``tests/test_authors_update.py``
+  checks this against a NumPy transcription of the equations to 1e-6.
+* ``recipe="classical"`` (our earlier implementation, kept for comparison;
+  bitwise the networks of the previous default).  One Gibbs sweep per chunk,
+  ``h ~ Bernoulli(sigmoid(v W + b))``, ``v' = sigmoid(h W^T + a)``
+  (``negative_visible="probs"``; ``"samples"`` draws v' too, as the
+  deeplearning.net Theano tutorial), so the negatives are consecutive chain
+  states and the particles end at the last one.  Classical momentum:
+  ``delta = m_e * delta + lr_e * (g - weight_decay * W)``, ``param += delta``;
+  a last partial mini-batch is used.
 * ``lr_e`` for the epoch with 0-based index ``e`` of ``n = epochs``::
 
       lr_e = lr                                 if e <  0.9 n

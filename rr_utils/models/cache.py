@@ -25,7 +25,7 @@ from rr_utils.devices import resolve_device
 
 __all__ = ["cache_key", "array_checksum", "default_cache_dir", "RECIPE_VERSION", "COMPUTE_FUNCTIONS"]
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the authors' update became the default (config field ``recipe``)
 _ROOT = Path(__file__).resolve().parents[2]
 
 # "module:qualname" of every function whose code decides the bits of a trained network or its history.
@@ -43,6 +43,8 @@ COMPUTE_FUNCTIONS = (
     "rr_utils.models.rbm:RBM.reconstruction_error",
     "rr_utils.models.rbm:RBM.pseudo_log_likelihood",
     "rr_utils.models.rbm:RBM.fit_epoch",
+    "rr_utils.models.rbm:RBM._fit_epoch_authors",
+    "rr_utils.models.rbm:RBM._fit_epoch_classical",
     "rr_utils.models.rbm:PCDState.initialise",
     "rr_utils.models.training:_propagate",
     "rr_utils.models.training:_monitor",

@@ -34,6 +34,7 @@ class RBMConfig:
     negative_visible: str = "probs"  # "probs" (authors' style) or "samples"
     init: str = "normal"  # "normal" (paper-notes) or "uniform" (theano tutorial)
     init_gain: float = 4.0
+    recipe: str = "authors"  # "authors" (the authors' update, default) or "classical" (our earlier variant)
     checkpoint_epochs: tuple[int, ...] = DEFAULT_CHECKPOINT_EPOCHS
     monitor_rows: int | None = 1000  # None: monitor on all rows
     seed: int = 0
@@ -54,6 +55,11 @@ class RBMConfig:
             raise ValueError(f"checkpoint_epochs: negative epoch in {self.checkpoint_epochs}")
         if self.negative_visible not in ("probs", "samples"):
             raise ValueError(f"negative_visible: 'probs' or 'samples', got {self.negative_visible!r}")
+        if self.recipe not in ("authors", "classical"):
+            raise ValueError(f"recipe: 'authors' or 'classical', got {self.recipe!r}")
+        if self.recipe == "authors" and self.negative_visible != "probs":
+            raise ValueError("negative_visible: the authors' recipe keeps visible probabilities ('probs'); "
+                             "'samples' exists in the classical recipe only")
         if self.init not in ("normal", "uniform"):
             raise ValueError(f"init: 'normal' or 'uniform', got {self.init!r}")
         if self.monitor_rows is not None and self.monitor_rows < 1:

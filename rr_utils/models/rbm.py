@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -63,9 +64,9 @@ class RBM:
     """
 
     def __init__(self, W: torch.Tensor, vbias: torch.Tensor, hbias: torch.Tensor):
-        self.W = W.to(torch.float32)
-        self.vbias = vbias.to(device=self.W.device, dtype=torch.float32)
-        self.hbias = hbias.to(device=self.W.device, dtype=torch.float32)
+        self.W = W if W.dtype == torch.float64 else W.to(torch.float32)  # float64 only for tests
+        self.vbias = vbias.to(device=self.W.device, dtype=self.W.dtype)
+        self.hbias = hbias.to(device=self.W.device, dtype=self.W.dtype)
         if self.W.ndim != 2 or self.vbias.shape != (self.W.shape[0],) or self.hbias.shape != (self.W.shape[1],):
             raise ValueError(f"inconsistent shapes W {tuple(self.W.shape)}, vbias {tuple(self.vbias.shape)}, hbias {tuple(self.hbias.shape)}")
 
@@ -195,10 +196,73 @@ class RBM:
 
     # training -----------------------------------------------------------------
     @torch.no_grad()
-    def fit_epoch(self, data: torch.Tensor, epoch: int, config: RBMConfig, state: "PCDState") -> None:
-        """One epoch (0-based index ``epoch``) of PCD on ``data`` (rows in [0, 1],
-        float32 tensor on ``self.device``), mini-batches in data order.
-        Updates the weights, ``state.velocity`` and ``state.particles`` in place."""
+    def fit_epoch(self, data: torch.Tensor, epoch: int, config: RBMConfig, state: "PCDState",
+                  uniform: Callable[[tuple], torch.Tensor] | None = None) -> None:
+        """One epoch (0-based index ``epoch``) of PCD on ``data`` (rows in [0, 1], a tensor
+        on ``self.device`` of the weights' dtype), mini-batches in data order, with the
+        update of ``config.recipe`` (see the package docstring).  Updates the weights,
+        ``state.velocity`` and ``state.particles`` in place.
+
+        ``uniform(shape)``: source of the U(0, 1) numbers behind the Bernoulli draws of
+        the authors' recipe (a draw is ``u < p``); default ``state.generator``.  Tests
+        inject their own to compare with a transcription of the authors' equations."""
+        if config.recipe == "authors":
+            self._fit_epoch_authors(data, epoch, config, state, uniform)
+        elif uniform is not None:
+            raise ValueError("uniform: injecting random numbers is supported by the authors' recipe only")
+        else:
+            self._fit_epoch_classical(data, epoch, config, state)
+
+    @torch.no_grad()
+    def _fit_epoch_authors(self, data: torch.Tensor, epoch: int, config: RBMConfig, state: "PCDState",
+                           uniform: Callable[[tuple], torch.Tensor] | None) -> None:
+        """``recipe="authors"``: for each of the K chunks of P negatives, two Gibbs sweeps of the
+        particles (h = s(sigma(P W + b)), v_k = sigma(h W^T + a), h_k = sigma(v_k W + b),
+        P = sigma(s(h_k) W^T + a)); update ``d = lr * (g + alpha * d - wd * W)`` (momentum and L2
+        inside the learning-rate product, L2 on weights only); a last partial mini-batch is dropped."""
+        lr, alpha, wd = config.learning_rate(epoch), config.momentum(epoch), config.weight_decay
+        B, K = config.batch_size, config.gibbs_steps
+        W, a, b = self.W, self.vbias, self.hbias
+        dW, da, db = state.velocity
+        P = state.particles
+        n = P.shape[0]
+        if uniform is None:
+            g = state.generator
+
+            def uniform(shape):
+                return torch.rand(shape, generator=g, device=W.device, dtype=W.dtype)
+
+        def draw(p):
+            return (uniform(tuple(p.shape)) < p).to(p.dtype)
+
+        neg_v = W.new_empty(K * n, self.n_visible)
+        neg_h = W.new_empty(K * n, self.n_hidden)
+        for s in range(0, data.shape[0] // B * B, B):
+            vd = data[s:s + B]
+            hd = torch.sigmoid(torch.addmm(b, vd, W))
+            for k in range(K):
+                v = torch.sigmoid(torch.addmm(a, draw(torch.sigmoid(torch.addmm(b, P, W))), W.t()))
+                hk = torch.sigmoid(torch.addmm(b, v, W))
+                P = torch.sigmoid(torch.addmm(a, draw(hk), W.t()))
+                neg_v[k * n:(k + 1) * n] = v
+                neg_h[k * n:(k + 1) * n] = hk
+            gW = torch.addmm(neg_v.t() @ neg_h, vd.t(), hd, beta=-1.0 / (K * n), alpha=1.0 / B)
+            dW.mul_(alpha).add_(gW)
+            if wd:
+                dW.add_(W, alpha=-wd)
+            dW.mul_(lr)
+            da.mul_(alpha).add_(vd.mean(0) - neg_v.mean(0)).mul_(lr)
+            db.mul_(alpha).add_(hd.mean(0) - neg_h.mean(0)).mul_(lr)
+            W.add_(dW)
+            a.add_(da)
+            b.add_(db)
+        state.particles = P
+
+    @torch.no_grad()
+    def _fit_epoch_classical(self, data: torch.Tensor, epoch: int, config: RBMConfig, state: "PCDState") -> None:
+        """``recipe="classical"``: one Gibbs sweep per chunk of negatives (consecutive chain
+        states), classical momentum ``delta = m * delta + lr * (g - wd * W)``; a last partial
+        mini-batch is used."""
         lr = config.learning_rate(epoch)
         mom = config.momentum(epoch)
         wd = config.weight_decay
@@ -209,8 +273,8 @@ class RBM:
         W, a, b = self.W, self.vbias, self.hbias
         dW, da, db = state.velocity
         sample_visible = config.negative_visible == "samples"
-        neg_v = torch.empty(K * P, self.n_visible, device=self.device)
-        neg_h = torch.empty(K * P, self.n_hidden, device=self.device)
+        neg_v = W.new_empty(K * P, self.n_visible)
+        neg_h = W.new_empty(K * P, self.n_hidden)
         v = state.particles
         n_rows = data.shape[0]
         for s in range(0, n_rows, B):
