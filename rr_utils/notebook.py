@@ -1,0 +1,74 @@
+"""The shared header of every notebook: figure style, quick mode, and where outputs go.
+
+Each notebook starts with ::
+
+    run = start("01_resolution_relevance", quick)   # after the parameters cell
+    if run.quick:
+        M = 2_000                                     # the notebook's own quick sizes
+    params = run.record(seed=seed, M=M)               # written with every figure and result
+    ...
+    run.save_figure(fig, "fig01_...", caption="...")
+    run.save_results("01_resolution_relevance", {...})
+
+``start`` resolves quick mode from the notebook's ``quick`` parameter or the
+environment variable ``RR_QUICK=1`` (the tests set it) and applies the shared
+figure style.  ``Run`` passes the notebook name, the parameters and the mode to
+``rr_utils.plotting.save_figure`` and ``rr_utils.artifacts.save_results``, so
+no notebook threads ``quick=quick`` through its calls.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rr_utils import artifacts
+from rr_utils.plotting import save_figure, set_style
+
+__all__ = ["Run", "start", "quick_from_env"]
+
+
+def quick_from_env(quick=False) -> bool:
+    """True if the notebook parameter says so or ``RR_QUICK=1`` is set."""
+    return bool(quick) or os.environ.get("RR_QUICK") == "1"
+
+
+@dataclass
+class Run:
+    """One execution of a notebook: its name, its mode and its recorded parameters."""
+
+    notebook: str
+    quick: bool = False
+    params: dict = field(default_factory=dict)
+
+    def record(self, **params) -> dict:
+        """Set (and return) the parameters saved with every figure and result; ``quick`` comes first."""
+        self.params = {"quick": self.quick, **params}
+        return self.params
+
+    def figures_dir(self) -> Path:
+        return artifacts.figures_dir(self.quick)
+
+    def results_dir(self) -> Path:
+        return artifacts.results_dir(self.quick)
+
+    def save_figure(self, fig, name: str, caption: str = "") -> dict:
+        """``rr_utils.plotting.save_figure`` with this run's notebook, parameters and folder."""
+        return save_figure(fig, name, self.params, caption=caption, notebook=self.notebook, quick=self.quick)
+
+    def save_results(self, name: str, data: dict) -> Path:
+        """``rr_utils.artifacts.save_results`` into this run's results folder."""
+        return artifacts.save_results(name, data, quick=self.quick)
+
+    def load_results(self, name: str) -> dict:
+        """Results of an upstream notebook, from this run's results folder."""
+        return artifacts.load_results(name, quick=self.quick)
+
+
+def start(notebook: str, quick=False) -> Run:
+    """The notebook header: style, quick mode (parameter or ``RR_QUICK``); returns the ``Run``."""
+    if not isinstance(notebook, str) or not notebook or "/" in notebook or notebook.endswith(".ipynb"):
+        raise ValueError(f"notebook: expected a bare notebook name like '01_resolution_relevance', got {notebook!r}")
+    set_style()
+    return Run(notebook=notebook, quick=quick_from_env(quick))
