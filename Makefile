@@ -7,7 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# Headless plotting for code outside notebooks only: Jupyter kernels inherit the
+# environment, and the notebooks show their figures inline (rr_utils.notebook.start).
+HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data data-full reproduce gallery bench test test-unit test-notebooks lab clean clean-cache
@@ -20,7 +22,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --sys-prefix --name rr-relevance --display-name "Python (rr-relevance)" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name rr-relevance --display-name "Python (rr-relevance)" \
+		--env MPLBACKEND module://matplotlib_inline.backend_inline >/dev/null
 	@touch $@
 
 setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
@@ -36,17 +39,17 @@ reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones);
 	$(PY) -m rr_utils.pipeline
 
 gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
-	$(PY) -m rr_utils.gallery
+	$(HEADLESS) $(PY) -m rr_utils.gallery
 
 bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
-	$(PY) -m benchmarks.run
+	$(HEADLESS) $(PY) -m benchmarks.run
 
 test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
-	$(PY) -m pytest tests -q
+	$(HEADLESS) $(PY) -m pytest tests -q
 	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
 
 test-unit: $(STAMP) ## unit tests only
-	$(PY) -m pytest tests -q
+	$(HEADLESS) $(PY) -m pytest tests -q
 
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -10,9 +10,12 @@ Each notebook starts with ::
     run.save_figure(fig, "fig01_...", caption="...")
     run.save_results("01_resolution_relevance", {...})
 
-``start`` resolves quick mode from the notebook's ``quick`` parameter or the
-environment variable ``RR_QUICK=1`` (the tests set it) and applies the shared
-figure style.  ``Run`` passes the notebook name, the parameters and the mode to
+``start`` shows figures inline when it runs in a Jupyter kernel (JupyterLab,
+papermill, nbval), whatever ``MPLBACKEND`` the kernel inherited: code outside
+notebooks may run headless with ``MPLBACKEND=Agg`` without hiding the
+notebooks' figures.  It resolves quick mode from the notebook's ``quick``
+parameter or the environment variable ``RR_QUICK=1`` (the tests set it) and
+applies the shared figure style.  ``Run`` passes the notebook name, the parameters and the mode to
 ``rr_utils.plotting.save_figure`` and ``rr_utils.artifacts.save_results``, so
 no notebook threads ``quick=quick`` through its calls.
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 from rr_utils import artifacts
 from rr_utils.plotting import save_figure, set_style
 
-__all__ = ["Run", "start", "quick_from_env"]
+__all__ = ["Run", "start", "quick_from_env", "inline_figures"]
 
 
 def quick_from_env(quick=False) -> bool:
@@ -66,9 +69,23 @@ class Run:
         return artifacts.load_results(name, quick=self.quick)
 
 
+def inline_figures() -> bool:
+    """Use the inline backend when running in a Jupyter kernel; False (nothing done) elsewhere."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:  # plain Python or terminal IPython
+        return False
+    shell.run_line_magic("matplotlib", "inline")
+    return True
+
+
 def start(notebook: str, quick=False) -> Run:
-    """The notebook header: style, quick mode (parameter or ``RR_QUICK``); returns the ``Run``."""
+    """The notebook header: inline figures, style, quick mode (parameter or ``RR_QUICK``); returns the ``Run``."""
     if not isinstance(notebook, str) or not notebook or "/" in notebook or notebook.endswith(".ipynb"):
         raise ValueError(f"notebook: expected a bare notebook name like '01_resolution_relevance', got {notebook!r}")
+    inline_figures()  # before set_style: activating a backend must not undo the style
     set_style()
     return Run(notebook=notebook, quick=quick_from_env(quick))
