@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rr_utils import artifacts
 from rr_utils.plotting import save_figure, set_style
+from rr_utils.progress import in_jupyter_kernel
 
 __all__ = ["Run", "start", "quick_from_env", "inline_figures"]
 
@@ -50,6 +51,11 @@ class Run:
         self.params = {"quick": self.quick, **params}
         return self.params
 
+    def slow_step(self, what: str, how_long: str) -> None:
+        """One printed line before a step that takes minutes (full runs only; quick ones take seconds)."""
+        if not self.quick:
+            print(f"{what}: {how_long}.", flush=True)
+
     def figures_dir(self) -> Path:
         return artifacts.figures_dir(self.quick)
 
@@ -71,14 +77,11 @@ class Run:
 
 def inline_figures() -> bool:
     """Use the inline backend when running in a Jupyter kernel; False (nothing done) elsewhere."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    if not in_jupyter_kernel():  # plain Python or terminal IPython
         return False
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:  # plain Python or terminal IPython
-        return False
-    shell.run_line_magic("matplotlib", "inline")
+    from IPython import get_ipython
+
+    get_ipython().run_line_magic("matplotlib", "inline")
     return True
 
 

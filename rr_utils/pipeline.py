@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -114,14 +115,34 @@ def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+# What the kernels of a run inherit: no progress bars in the executed notebooks we keep.
+KERNEL_ENV = {"RR_PROGRESS": "0"}
+
+
+@contextlib.contextmanager
+def _environ(values: dict):
+    """``os.environ`` updated with ``values`` (kernels started inside inherit them), restored after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
     """Execute with papermill to a temp file, then move it into place."""
     import papermill as pm
 
     tmp = out_path.with_name(out_path.stem + ".partial.ipynb")
     try:
-        pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name="python3",
-                            cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+        with _environ(KERNEL_ENV):
+            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name="python3",
+                                cwd=str(nb_path.parent), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as exc:
         failed = out_path.with_name(out_path.stem + ".failed.ipynb")
         os.replace(tmp, failed)

@@ -49,3 +49,10 @@ def test_record_puts_quick_in_the_parameters_and_saves_go_to_the_quick_folders(d
 def test_bad_notebook_name_is_named(name):
     with pytest.raises(ValueError, match="notebook: expected a bare notebook name"):
         start(name)
+
+
+def test_slow_step_warns_in_full_runs_only(dirs, capsys):
+    start("03_x", False).slow_step("Training", "about 2 minutes")
+    assert capsys.readouterr().out == "Training: about 2 minutes.\n"
+    start("03_x", True).slow_step("Training", "about 2 minutes")
+    assert capsys.readouterr().out == ""
