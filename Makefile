@@ -54,8 +54,8 @@ test-unit: $(STAMP) ## unit tests only
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-clean: ## remove quick-mode outputs, stamps and caches of Python tools (keeps results and figures)
-	rm -rf results/quick figures/quick results/.stamps.json .pytest_cache .hypothesis
+clean: ## remove quick-mode and scratch outputs, stamps and caches of Python tools (keeps results and figures)
+	rm -rf results/quick figures/quick results/scratch figures/scratch results/.stamps.json .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-cache: ## remove trained-model checkpoints (cache/); they are rebuilt on demand

@@ -115,8 +115,9 @@ def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-# What the kernels of a run inherit: no progress bars in the executed notebooks we keep.
-KERNEL_ENV = {"RR_PROGRESS": "0"}
+# What the kernels of a run inherit: full runs write the committed figures/ and results/
+# (rr_utils.notebook; by hand they go to */scratch/), and no progress bars in the executed notebooks we keep.
+KERNEL_ENV = {"RR_SAVE": "1", "RR_PROGRESS": "0"}
 
 
 @contextlib.contextmanager

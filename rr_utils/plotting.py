@@ -24,12 +24,13 @@ def set_style() -> None:
 
 
 def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
-                notebook: str = "", quick: bool = False) -> dict:
+                notebook: str = "", quick: bool = False, scratch: bool = False) -> dict:
     """Save ``fig`` as figures/<name>.png and .pdf, atomically, with provenance.
 
     PNG text chunks and PDF metadata carry the git commit, the parameter hash,
     the notebook and the caption; a sidecar figures/<name>.json holds the same
-    for the gallery.  Returns that provenance dict.
+    for the gallery.  Returns that provenance dict.  ``quick`` / ``scratch``
+    choose figures/quick/ or figures/scratch/ (``rr_utils.artifacts.figures_dir``).
     """
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or "." in name:
         raise ValueError(f"name: expected a bare figure name like 'fig1_bound', got {name!r}")
@@ -43,7 +44,7 @@ def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
     params = params or {}
     meta = {"name": name, "caption": caption, "notebook": notebook, "commit": git_commit(),
             "params": params, "params_hash": params_hash(params)}
-    out = figures_dir(quick)
+    out = figures_dir(quick, scratch)
     # Fixed dates and software keys keep the files byte-stable between runs.
     png_meta = {"Title": name, "Description": caption, "Source": notebook,
                 "Comment": f"commit={meta['commit']} params_hash={meta['params_hash']}", "Software": None}

@@ -52,7 +52,52 @@ def test_bad_notebook_name_is_named(name):
 
 
 def test_slow_step_warns_in_full_runs_only(dirs, capsys):
-    start("03_x", False).slow_step("Training", "about 2 minutes")
+    start("03_x", False, save=True).slow_step("Training", "about 2 minutes")
     assert capsys.readouterr().out == "Training: about 2 minutes.\n"
     start("03_x", True).slow_step("Training", "about 2 minutes")
     assert capsys.readouterr().out == ""
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1])
+    return fig
+
+
+def test_a_full_run_by_hand_writes_scratch_and_leaves_the_committed_artifacts_alone(dirs, monkeypatch, capsys):
+    monkeypatch.delenv("RR_SAVE", raising=False)
+    committed = dirs / "results" / "02_up.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text('{"v": "committed"}')
+    run = start("03_x", False)
+    assert run.scratch and "figures/scratch" in capsys.readouterr().out.replace(str(dirs) + "/", "")
+    run.record(seed=0)
+    fig = _figure()
+    run.save_figure(fig, "fig03_line")
+    plt.close(fig)
+    run.save_results("03_x", {"v": 1})
+    assert (dirs / "figures" / "scratch" / "fig03_line.png").is_file()
+    assert (dirs / "results" / "scratch" / "03_x.json").is_file()
+    assert not (dirs / "figures" / "fig03_line.png").exists() and not (dirs / "results" / "03_x.json").exists()
+    # upstream results: the committed ones until the upstream notebook is rerun by hand
+    assert run.load_results("02_up") == {"v": "committed"}
+    run.save_results("02_up", {"v": "scratch"})
+    assert run.load_results("02_up") == {"v": "scratch"}
+    assert committed.read_text() == '{"v": "committed"}'
+
+
+@pytest.mark.parametrize("how", ["parameter", "environment"])
+def test_asked_to_save_a_full_run_writes_the_committed_folders(dirs, monkeypatch, how):
+    monkeypatch.delenv("RR_SAVE", raising=False)
+    if how == "environment":
+        monkeypatch.setenv("RR_SAVE", "1")  # what make reproduce sets for its kernels
+    run = start("03_x", False, save=how == "parameter")
+    assert run.save and not run.scratch
+    assert run.save_results("03_x", {"v": 1}) == dirs / "results" / "03_x.json"
+    assert start("03_x", True, save=True).results_dir() == dirs / "results" / "quick"  # quick always wins
+
+
+def test_pipeline_kernels_save_and_show_no_progress_bars():
+    from rr_utils import pipeline
+
+    assert pipeline.KERNEL_ENV["RR_SAVE"] == "1" and pipeline.KERNEL_ENV["RR_PROGRESS"] == "0"
