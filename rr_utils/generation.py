@@ -7,11 +7,11 @@ in [0, 1]) as its visible units and ``layers[l]`` takes as visible units the
 hidden units of ``layers[l-1]``. "Depth d" (1-based) is the d-th hidden layer,
 whose RBM is ``layers[d-1]``.
 
-Generation (the authors' procedure, paper-notes section 3)
+Generation (the authors' procedure, docs/paper.md §3)
     ``generate_from_layer``: chains of alternating steps on the RBM of one
     layer, then a deterministic projection down to pixels (``project_down``).
 
-Scoring (ours: the paper has no numeric score for generation)
+Scoring (ours: the paper has no numeric score for generation; docs/paper.md §4, C4)
     ``train_classifier`` -> ``DigitClassifier``, a small MLP used only as a
     measuring tool; ``generation_scores`` (confidence, class coverage and
     entropy, nearest-training-image distance, one combined ``quality``).
