@@ -140,7 +140,8 @@ def label_points(ax, x, y, labels, fontsize: float = 9, merge_px: float = 8.0, p
     joined by ``sep``).  Each label then takes the first of a few offsets
     (right, above, left, below, ...) whose box overlaps neither an earlier
     label, nor a labelled point, nor a point of ``avoid`` (an (n, 2) array of
-    data coordinates), and stays inside the axes.  Set the axes limits and the figure size
+    data coordinates), and stays inside the axes; where the points are
+    crowded, the same offsets further out, with a thin leader line.  Set the axes limits and the figure size
     first: placement uses the current transform.  Returns the annotations.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -175,24 +176,29 @@ def label_points(ax, x, y, labels, fontsize: float = 9, merge_px: float = 8.0, p
         probe.remove()
         w, h = bb.width, bb.height
         px, py = pts[g[0]]
-        gap = 4 * px_per_pt
-        candidates = [(gap, gap * 0.6), (gap, -h - gap * 0.6), (-w - gap, gap * 0.6), (-w - gap, -h - gap * 0.6),
-                      (-w / 2, gap * 1.5), (-w / 2, -h - gap * 1.5), (gap, -h / 2), (-w - gap, -h / 2)]
         best = None
-        for dx, dy in candidates:
-            box = (px + dx - pad_px, py + dy - pad_px, px + dx + w + pad_px, py + dy + h + pad_px)
-            inside = box[0] >= box_ax.x0 and box[2] <= box_ax.x1 + 40 and box[1] >= box_ax.y0 and box[3] <= box_ax.y1
-            clear = not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken)
-            if inside and clear:
-                best = (dx, dy, box)
+        for ring in (1.0, 2.5, 4.5):  # next to the point first; further out (with a leader line) if crowded
+            gap = 4 * px_per_pt * ring
+            candidates = [(gap, gap * 0.6), (gap, -h - gap * 0.6), (-w - gap, gap * 0.6), (-w - gap, -h - gap * 0.6),
+                          (-w / 2, gap * 1.5), (-w / 2, -h - gap * 1.5), (gap, -h / 2), (-w - gap, -h / 2)]
+            for dx, dy in candidates:
+                box = (px + dx - pad_px, py + dy - pad_px, px + dx + w + pad_px, py + dy + h + pad_px)
+                inside = (box[0] >= box_ax.x0 and box[2] <= box_ax.x1 + 40 and box[1] >= box_ax.y0
+                          and box[3] <= box_ax.y1)
+                clear = not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken)
+                if inside and clear:
+                    best = (dx, dy, box, ring)
+                    break
+            if best is not None:
                 break
-        if best is None:  # nothing free: the first candidate, as before
-            dx, dy = candidates[0]
-            best = (dx, dy, (px + dx, py + dy, px + dx + w, py + dy + h))
-        dx, dy, box = best
+        if best is None:  # nothing free: right of the point, as before
+            dx, dy = 4 * px_per_pt, 2.4 * px_per_pt
+            best = (dx, dy, (px + dx, py + dy, px + dx + w, py + dy + h), 1.0)
+        dx, dy, box, ring = best
         taken.append(box)
+        leader = dict(arrowprops=dict(arrowstyle="-", lw=0.6, color="0.45", shrinkA=0, shrinkB=2)) if ring > 1 else {}
         out.append(ax.annotate(text, (x[g[0]], y[g[0]]), xytext=(dx / px_per_pt, dy / px_per_pt),
-                               textcoords="offset points", fontsize=fontsize, ha="left", va="bottom", **kw))
+                               textcoords="offset points", fontsize=fontsize, ha="left", va="bottom", **leader, **kw))
     return out
 
 
