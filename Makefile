@@ -38,7 +38,7 @@ data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and ver
 reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
 	$(PY) -m rr_utils.pipeline
 
-gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
+gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
 	$(HEADLESS) $(PY) -m rr_utils.gallery
 
 bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
