@@ -135,6 +135,24 @@ def _environ(values: dict):
                 os.environ[k] = v
 
 
+KERNEL = "rr-relevance"  # the project's kernel (make setup installs it into .venv); the notebooks name it
+
+
+def kernel_name() -> str:
+    """The project's kernel if it runs this interpreter, else ``python3`` (this interpreter's ipykernel).
+
+    A kernel named rr-relevance installed for another environment (another
+    clone, a user-wide install) would run other code: it is not used.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        argv = KernelSpecManager().get_kernel_spec(KERNEL).argv
+        return KERNEL if argv and os.path.samefile(argv[0], sys.executable) else "python3"
+    except Exception:  # no such kernel, an unreadable spec, a missing interpreter
+        return "python3"
+
+
 def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
     """Execute with papermill to a temp file, then move it into place."""
     import papermill as pm
@@ -142,7 +160,7 @@ def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
     tmp = out_path.with_name(out_path.stem + ".partial.ipynb")
     try:
         with _environ(KERNEL_ENV):
-            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name="python3",
+            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=kernel_name(),
                                 cwd=str(nb_path.parent), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as exc:
         failed = out_path.with_name(out_path.stem + ".failed.ipynb")

@@ -29,7 +29,7 @@ def sandbox(tmp_path, monkeypatch):
 
     def fake_run(nb, out, params):
         ran.append(nb.stem)
-        out.write_text("{}")
+        nbformat.write(new_notebook(), out)  # an executed notebook the gallery can render
 
     monkeypatch.setattr(pipeline, "run_notebook", fake_run)
     return nbdir, tmp_path / "results", ran
@@ -116,3 +116,25 @@ def test_unparsable_cell_is_named(sandbox):
     _nb(nbdir / "01_a.ipynb", "quick = False", "def broken(:\n    pass")
     with pytest.raises(SystemExit, match="01_a.ipynb: cannot parse"):
         pipeline.main([])
+
+
+def test_kernel_is_the_projects_only_when_it_runs_this_interpreter(monkeypatch, tmp_path):
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+
+    def spec(argv):
+        return lambda self, name: KernelSpec(argv=argv, display_name="x", language="python")
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([sys.executable, "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == pipeline.KERNEL
+    other = tmp_path / "python"
+    other.write_text("")
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([str(other), "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == "python3"  # another environment's kernel of the same name: not used
+
+    def missing(self, name):
+        raise NoSuchKernel(name)
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", missing)
+    assert pipeline.kernel_name() == "python3"
