@@ -12,8 +12,6 @@ import seaborn as sns
 from rr_utils.artifacts import figures_dir, git_commit, params_hash
 from rr_utils.io import atomic_write_bytes
 
-PALETTE = "viridis"
-
 
 def set_style() -> None:
     """Seaborn 'ticks' style, paper context, colour-blind palette, fixed fonts."""

@@ -167,6 +167,8 @@ def format_value(value, fmt: str = "") -> str:
 def _table(name: str, results: Path) -> str:
     if name != "bench-targets":
         raise ValueError(f"table {name!r}: unknown (bench-targets)")
+    if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
+        sys.path.insert(0, str(ROOT))
     from benchmarks.common import Row, table
 
     doc = _load(results, "bench.json")
