@@ -84,11 +84,6 @@ def entropy_row(counts) -> dict:
                 below_bound_norm=(bound_hk - s["H_K"]) / np.log(s["M"]))
 
 
-def layer_counts(dbn, x) -> list[np.ndarray]:
-    """State counts k_s of each layer for inputs x."""
-    return [E.state_counts(s) for s in dbn.binary_states(x)]
-
-
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
     """The results/layers.json document (entropies in nats)."""
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
