@@ -7,11 +7,11 @@ in [0, 1]) as its visible units and ``layers[l]`` takes as visible units the
 hidden units of ``layers[l-1]``. "Depth d" (1-based) is the d-th hidden layer,
 whose RBM is ``layers[d-1]``.
 
-Generation (the authors' procedure, paper-notes section 3)
+Generation (the authors' procedure, docs/paper.md §3)
     ``generate_from_layer``: chains of alternating steps on the RBM of one
     layer, then a deterministic projection down to pixels (``project_down``).
 
-Scoring (ours: the paper has no numeric score for generation)
+Scoring (ours: the paper has no numeric score for generation; docs/paper.md §4, C4)
     ``train_classifier`` -> ``DigitClassifier``, a small MLP used only as a
     measuring tool; ``generation_scores`` (confidence, class coverage and
     entropy, nearest-training-image distance, one combined ``quality``).
@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from ._checks import _to_numpy, check_int, is_int
+from .devices import resolve_device
+from .progress import show_progress
 
 __all__ = [
     "generate_from_layer",
@@ -39,18 +41,10 @@ __all__ = [
     "generation_scores",
     "nearest_neighbour_distances",
     "image_grid",
-    "default_device",
 ]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def default_device(device=None) -> torch.device:
-    """``device`` as a torch.device; None means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @contextlib.contextmanager
@@ -157,7 +151,7 @@ def project_down(layers, depth: int, visible_probs, device=None) -> np.ndarray:
     with probabilities, no sampling: ``x_{l-1} = sigmoid(x_l @ W_{l-1}.T + vbias_{l-1})``.
     Returns float32 (n, n_pixels) in [0, 1].
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
     depth = _check_depth(depth, len(stack))
     x = _to_tensor(visible_probs, "visible_probs", dev, ndim=2)
@@ -176,7 +170,7 @@ def _project(stack, depth: int, x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 2000, seed: int = 0,
-                        device=None, cpu_threads: int | None = 1) -> np.ndarray:
+                        device=None, cpu_threads: int | None = 1, progress: bool | None = None) -> np.ndarray:
     """Generate ``n_chains`` images from hidden layer ``depth`` (1-based), as the authors did.
 
     On the RBM ``(W, a, b) = layers[depth-1]``:
@@ -195,10 +189,13 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     is reproducible for a given seed and device (CPU and CUDA streams differ).
     Returns float32 (n_chains, n_pixels) in [0, 1] (n_pixels = 784 for MNIST).
     On CPU the chain runs on ``cpu_threads`` torch threads (None: unchanged;
-    see ``_cpu_threads`` for why 1). Raises ValueError for a bad depth,
-    n_chains < 1, n_steps < 1 or weights whose shapes do not chain.
+    see ``_cpu_threads`` for why 1). ``progress``: a tqdm.auto bar over the
+    steps (None: shown in a Jupyter kernel or on a terminal, see
+    ``rr_utils.progress``); it never touches the random stream. Raises
+    ValueError for a bad depth, n_chains < 1, n_steps < 1 or weights whose
+    shapes do not chain.
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
     depth = _check_depth(depth, len(stack))
     n_chains = check_int(n_chains, "n_chains", 1)
@@ -208,12 +205,28 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     W, a, b = stack[depth - 1]
     Wt = W.T.contiguous()  # contiguous once, not at every step
     h = torch.rand(n_chains, W.shape[1], generator=gen, device=dev)
-    with _cpu_threads(dev, cpu_threads):
-        for _ in range(n_steps):
-            h_s = torch.bernoulli(h, generator=gen)
-            v = torch.sigmoid(torch.addmm(a, h_s, Wt))
-            h = torch.sigmoid(torch.addmm(b, v, W))
+    bar = _progress_bar(n_steps, f"generating from layer {depth}", progress)
+    try:
+        with _cpu_threads(dev, cpu_threads):
+            for _ in range(n_steps):
+                h_s = torch.bernoulli(h, generator=gen)
+                v = torch.sigmoid(torch.addmm(a, h_s, Wt))
+                h = torch.sigmoid(torch.addmm(b, v, W))
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
     return _project(stack, depth, v).cpu().numpy()
+
+
+def _progress_bar(total: int, desc: str, progress: bool | None):
+    """A tqdm.auto bar (a widget in Jupyter), or None when not shown."""
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
 # --------------------------------------------------------------------------- classifier (ours)
@@ -290,7 +303,7 @@ def train_classifier(images, labels, seed: int = 0, epochs: int = 30, batch_size
     threads (1 by default: fast, and independent of the core count). Wall time is stored in ``.train_seconds`` (6-8 s
     for 8,000 digits, 30 epochs, on a busy 2-core CPU).
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     seed = check_int(seed, "seed", 0)
     epochs = check_int(epochs, "epochs", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -341,7 +354,7 @@ def nearest_neighbour_distances(queries, references, device=None, chunk: int = 8
     directly as ``||q - r||``, so copies of a reference give exactly 0 despite
     float32 cancellation in the expansion. Returns float64 (n_queries,).
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     q = _images(queries, "queries", dev)
     r = _images(references, "references", dev)
     if q.shape[1] != r.shape[1]:
@@ -388,7 +401,7 @@ def generation_scores(generated, classifier, train_images, reference_images=None
     (normally a ``DigitClassifier``). A classifier can be confidently wrong on
     images unlike its training data; read ``confidence`` with ``nn_distance``.
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     gen = _images(generated, "generated", dev)
     probs = _to_numpy(classifier.predict_proba(gen.cpu().numpy()), "predict_proba output").astype(np.float64)
     if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:

@@ -29,7 +29,7 @@ def sandbox(tmp_path, monkeypatch):
 
     def fake_run(nb, out, params):
         ran.append(nb.stem)
-        out.write_text("{}")
+        nbformat.write(new_notebook(), out)  # an executed notebook the gallery can render
 
     monkeypatch.setattr(pipeline, "run_notebook", fake_run)
     return nbdir, tmp_path / "results", ran
@@ -116,3 +116,51 @@ def test_unparsable_cell_is_named(sandbox):
     _nb(nbdir / "01_a.ipynb", "quick = False", "def broken(:\n    pass")
     with pytest.raises(SystemExit, match="01_a.ipynb: cannot parse"):
         pipeline.main([])
+
+
+def test_stamp_covers_every_file_of_an_imported_subpackage(sandbox, tmp_path, monkeypatch):
+    nbdir, _, ran = sandbox
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low.py").write_text("X = 1\n")
+    (pkg / "other.py").write_text("Y = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("from rr_utils.sub.inner import g\n")
+    (pkg / "sub" / "inner.py").write_text("from .. import low\nfrom . import helper\ndef g():\n    pass\n")
+    (pkg / "sub" / "helper.py").write_text("Z = 1\n")
+    monkeypatch.setattr(pipeline, "PACKAGE", pkg)
+    _nb(nbdir / "01_a.ipynb", "quick = False", "from rr_utils.sub import g")
+    _nb(nbdir / "02_b.ipynb", "quick = False", "import rr_utils.other")
+    files = [str(p.relative_to(pkg)) for p in pipeline.notebook_modules(nbdir / "01_a.ipynb")]
+    assert files == ["__init__.py", "low.py", "sub/__init__.py", "sub/helper.py", "sub/inner.py"]
+    pipeline.main([])
+    ran.clear()
+    (pkg / "sub" / "helper.py").write_text("Z = 2\n")  # a file of the subpackage: 01 reruns, 02 does not
+    pipeline.main([])
+    assert ran == ["01_a"]
+    ran.clear()
+    (pkg / "low.py").write_text("X = 2\n")  # reached from inside the subpackage by a relative import
+    pipeline.main([])
+    assert ran == ["01_a"]
+
+
+def test_kernel_is_the_projects_only_when_it_runs_this_interpreter(monkeypatch, tmp_path):
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+
+    def spec(argv):
+        return lambda self, name: KernelSpec(argv=argv, display_name="x", language="python")
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([sys.executable, "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == pipeline.KERNEL
+    other = tmp_path / "python"
+    other.write_text("")
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([str(other), "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == "python3"  # another environment's kernel of the same name: not used
+
+    def missing(self, name):
+        raise NoSuchKernel(name)
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", missing)
+    assert pipeline.kernel_name() == "python3"
