@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from rr_utils._checks import check_int, check_positive_finite
-from rr_utils.models import resolve_device
+from rr_utils.devices import resolve_device
 
 __all__ = ["DBN_WIDTHS", "mlp", "autoencoder", "hidden_layers", "train", "accuracy", "reconstruction_mse",
            "TrainedRun", "random_shift"]

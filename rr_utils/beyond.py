@@ -127,7 +127,9 @@ def claims(traj: pd.DataFrame, nulls: pd.DataFrame, near_bound_tol: float = 0.05
     distance below the bound is smaller than the matched random states' by
     ``margin_gap``; C3, the trained network has a Zipf layer and the matched random
     states have none (|mu - 1| < ``zipf_tol``). ``beats_untrained`` applies the same
-    comparison to the network at epoch 0 (its own informative layers for C2).
+    comparison to the network at epoch 0 (its own informative layers for C2; for C3:
+    the untrained network has no Zipf layer), and ``untrained_holds_as_stated`` is
+    the DBN notebooks' verdict on the network at epoch 0.
     """
     last, first = traj["epoch"].max(), traj["epoch"].min()
     tr, ut = _as_layer_table(traj[traj["epoch"] == last]), _as_layer_table(traj[traj["epoch"] == first])
@@ -136,6 +138,7 @@ def claims(traj: pd.DataFrame, nulls: pd.DataFrame, near_bound_tol: float = 0.05
     c1, c2 = X.claim_c1(tr), X.claim_c2(tr, ut, near_bound_tol)
     c3 = X.claim_c3(tr[["depth", "units", "mu", "mu_err"]], zipf_tol)
     c3_u = X.claim_c3(ut[["depth", "units", "mu", "mu_err"]], zipf_tol)
+    c1_u, c2_u = X.claim_c1(ut), X.claim_c2(ut, ut, near_bound_tol)
     inf, inf_u = (tr["H_s_norm"] < hs_edge).to_numpy(), (ut["H_s_norm"] < hs_edge).to_numpy()
     mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
     gap_t, gap_n = mean(tr["gap_norm"].to_numpy()[inf]), mean(nulls["gap_norm"].to_numpy()[inf])
@@ -147,11 +150,13 @@ def claims(traj: pd.DataFrame, nulls: pd.DataFrame, near_bound_tol: float = 0.05
         "C1": {"peak_H_K_norm": peak_t, "null_peak_H_K_norm": peak_n, "untrained_peak_H_K_norm": peak_u,
                "holds": bool(peak_t > peak_n + margin_relevance),
                "beats_untrained": bool(peak_t > peak_u + margin_relevance),
+               "untrained_holds_as_stated": c1_u["holds"], "untrained_relevance_peak_units": c1_u["relevance_peak_units"],
                "rule": f"relevance peak above the matched random states' by more than {margin_relevance} (normalised)"},
         "C2": {"n_informative_layers": int(inf.sum()), "mean_gap_norm_trained": gap_t, "mean_gap_norm_null": gap_n,
                "n_informative_layers_untrained": int(inf_u.sum()), "mean_gap_norm_untrained": gap_u,
                "holds": bool(inf.any() and gap_t < gap_n - margin_gap),
                "beats_untrained": bool(inf.any() and gap_t < gap_u - margin_gap),
+               "untrained_holds_as_stated": c2_u["holds"],
                "rule": f"informative layers (H[s]/log M < {hs_edge}): mean normalised distance below the bound "
                        f"smaller than the matched random states' by more than {margin_gap}"},
         "C3": {"null_mu_per_layer": {int(d): (None if not f else round(float(m), 6))
@@ -159,22 +164,34 @@ def claims(traj: pd.DataFrame, nulls: pd.DataFrame, near_bound_tol: float = 0.05
                "null_has_zipf_layer": null_zipf, "untrained_zipf_layer_units": c3_u.get("zipf_layer_units"),
                "untrained_zipf_layer_mu": c3_u.get("zipf_layer_mu"),
                "holds": bool(c3["holds"] and not null_zipf), "beats_untrained": bool(c3["holds"] and not c3_u["holds"]),
+               "untrained_holds_as_stated": c3_u["holds"],
                "rule": f"a Zipf layer (|mu - 1| < {zipf_tol}) in the trained network and none in the matched random states"},
     }
     return {"C1": {**c1, "vs_null": vs["C1"]}, "C2": {**c2, "vs_null": vs["C2"]}, "C3": {**c3, "vs_null": vs["C3"]}}
 
 
 def train_network(kind: str, splits: dict, *, epochs: int, checkpoints, lr: float = 1e-3, batch_size: int = 100,
-                  shift: int = 0, seed: int = 0, threads: int | None = 1) -> BP.TrainedRun:
+                  shift: int = 0, seed: int = 0, threads: int | None = 1, progress: bool | None = None) -> BP.TrainedRun:
     """``kind``: "classifier" (tanh, Xavier; cosine schedule, ``shift``), "autoencoder" (tanh, Xavier;
-    cosine schedule) or "sigmoid-classifier" (sigmoid, PyTorch's default init, constant rate, no shift)."""
+    cosine schedule) or "sigmoid-classifier" (sigmoid, PyTorch's default init, constant rate, no shift).
+
+    ``progress``: a tqdm.auto bar over the epochs (None: ``rr_utils.progress.show_progress``)."""
+    from tqdm.auto import tqdm
+
+    from rr_utils.progress import show_progress
+
     if kind not in ("classifier", "autoencoder", "sigmoid-classifier"):
         raise ValueError(f"kind: expected 'classifier', 'autoencoder' or 'sigmoid-classifier', got {kind!r}")
+    bar = tqdm(total=epochs, desc=f"{splits.get('dataset', '')} {kind}", disable=not show_progress(progress),
+               leave=False)
     common = dict(x_test=splits["x_test"], epochs=epochs, checkpoints=checkpoints, lr=lr, batch_size=batch_size,
-                  seed=seed, threads=threads)
-    if kind == "classifier":
-        return BP.train(BP.mlp(seed=seed), splits["x"], splits["y"], y_test=splits["y_test"], shift=shift, **common)
-    if kind == "sigmoid-classifier":
-        return BP.train(BP.mlp(activation="sigmoid", init="default", seed=seed), splits["x"], splits["y"],
-                        y_test=splits["y_test"], cosine=False, **common)
-    return BP.train(BP.autoencoder(seed=seed), splits["x"], **common)
+                  seed=seed, threads=threads, progress=lambda h: bar.update(1) if h["epoch"] else None)
+    try:
+        if kind == "classifier":
+            return BP.train(BP.mlp(seed=seed), splits["x"], splits["y"], y_test=splits["y_test"], shift=shift, **common)
+        if kind == "sigmoid-classifier":
+            return BP.train(BP.mlp(activation="sigmoid", init="default", seed=seed), splits["x"], splits["y"],
+                            y_test=splits["y_test"], cosine=False, **common)
+        return BP.train(BP.autoencoder(seed=seed), splits["x"], **common)
+    finally:
+        bar.close()

@@ -44,7 +44,7 @@ from torch import nn
 from rr_utils import bound as B
 from rr_utils import entropy as E
 from rr_utils._checks import check_counts, check_int, check_sample_size, is_int, is_real
-from rr_utils.models import resolve_device
+from rr_utils.devices import resolve_device
 
 __all__ = ["layer_report", "layer_counts", "report_from_counts", "default_layers", "AUTO_RULES", "RULES",
            "matched_null"]

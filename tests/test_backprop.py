@@ -98,6 +98,7 @@ def test_trajectory_nulls_and_claims(data):
     v = Y.claims(traj, nulls)
     for cid in ("C1", "C2", "C3"):
         assert isinstance(v[cid]["holds"], bool) and isinstance(v[cid]["vs_null"]["holds"], bool)
+        assert isinstance(v[cid]["vs_null"]["untrained_holds_as_stated"], bool)
     with pytest.raises(ValueError, match="nulls: 2 rows for 3 layers"):
         Y.claims(traj, nulls.iloc[:2])
 
