@@ -176,15 +176,20 @@ def _model_dtype(model: nn.Module):
 
 @contextlib.contextmanager
 def _on_device(model: nn.Module, device):
-    """Run the model on ``device`` ("auto": CUDA when present) in eval mode; restore device and modes after."""
-    params = list(model.parameters()) + list(model.buffers())
-    before = {p.device for p in params}
-    dev = resolve_device(device)
-    if device == "auto" and len(before) == 1 and next(iter(before)).type != "cpu":
-        dev = next(iter(before))  # already on an accelerator: stay there
-    moved = len(before) > 1 or before != {dev}
-    if len(before) > 1 and device == "auto":  # spread over devices: leave it as it is
-        moved, dev = False, params[0].device
+    """Run the model on ``device`` in eval mode; restore its device and training flags after.
+
+    "auto": CUDA when present, or the accelerator the model already is on. A model
+    spread over several devices is left where it is (inputs go to its first parameter's).
+    """
+    tensors = list(model.parameters()) + list(model.buffers())
+    before = {t.device for t in tensors}
+    if len(before) > 1:
+        dev, moved = tensors[0].device, False
+    else:
+        dev = resolve_device(device)
+        if device == "auto" and before and next(iter(before)).type != "cpu":
+            dev = next(iter(before))  # already on an accelerator: stay there
+        moved = bool(before) and before != {dev}
     modes = {m: m.training for m in model.modules()}
     if moved:
         model.to(dev)
@@ -194,7 +199,7 @@ def _on_device(model: nn.Module, device):
     finally:
         for m, t in modes.items():
             m.training = t
-        if moved and len(before) == 1:
+        if moved:
             model.to(next(iter(before)))
 
 
