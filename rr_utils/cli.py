@@ -66,9 +66,13 @@ def analyse(arr: np.ndarray, counts: bool = False) -> dict:
     out = E.summary(c)
     try:
         fit = E.fit_power_law(c)
-        out.update(mu=fit.mu, mu_err=fit.mu_err, mu_k_min=fit.k_min)
-    except ValueError:
-        out.update(mu=None, mu_err=None, mu_k_min=None)  # too few states to fit
+    except ValueError as exc:  # too few states to fit
+        out.update(mu=None, mu_err=None, mu_k_min=None, mu_fitted=False, mu_reason=str(exc))
+    else:
+        if fit.fitted:
+            out.update(mu=fit.mu, mu_err=fit.mu_err, mu_k_min=fit.k_min, mu_fitted=True, mu_reason="")
+        else:
+            out.update(mu=None, mu_err=None, mu_k_min=None, mu_fitted=False, mu_reason=fit.reason)
     M = out["M"]
     out["bound_H_K"] = float(B.bound_at(M, out["H_s"]))
     out["gap_to_bound"] = out["bound_H_K"] - out["H_K"]
@@ -94,6 +98,8 @@ def main(argv=None) -> int:
                 "mu", "mu_err", "bound_H_K", "gap_to_bound"):
         v = res[key]
         print(f"{key:>12}  {v if isinstance(v, int) or v is None else f'{v:.6f}'}")
+    if not res["mu_fitted"]:
+        print(f"{'':>12}  mu not fitted: {res['mu_reason']}")
     return 0
 
 

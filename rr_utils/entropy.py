@@ -19,6 +19,7 @@ lexicographic sort instead.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,6 +287,8 @@ class PowerLawFit:
     k_min: int
     n_tail: int
     ks: float
+    fitted: bool = True  # False: the maximum lies on the edge of the search range, so mu is no estimate
+    reason: str = ""  # why not fitted ("" when fitted)
 
     @property
     def alpha(self) -> float:
@@ -303,6 +306,10 @@ def _log_hurwitz(alpha: np.ndarray, k_min: int, k_max: int | None = None) -> np.
     return np.log(z)
 
 
+ALPHA_RANGE = (1.0 + 1e-6, 8.0)  # search range of alpha = 1 + mu
+_EDGE = (1e-3, 0.01)  # alpha this close to the lower/upper end of ALPHA_RANGE is the edge, not a maximum
+
+
 def _mle_alpha(logk_sum: float, n: int, k_min: int) -> tuple[float, float]:
     """MLE of alpha and its asymptotic standard error for a discrete power law."""
     from scipy.optimize import minimize_scalar
@@ -310,7 +317,7 @@ def _mle_alpha(logk_sum: float, n: int, k_min: int) -> tuple[float, float]:
     def nll(a):
         return a * logk_sum + n * float(_log_hurwitz(a, k_min))
 
-    res = minimize_scalar(nll, bounds=(1.0 + 1e-6, 8.0), method="bounded",
+    res = minimize_scalar(nll, bounds=ALPHA_RANGE, method="bounded",
                           options={"xatol": 1e-8})
     a = float(res.x)
     # Fisher information = n * Var_alpha[log k] = n * d^2/da^2 log zeta(a, k_min).
@@ -346,6 +353,11 @@ def fit_power_law(counts, k_min: int | None = None, min_tail: int = 50) -> Power
     one minimising the KS distance between the tail and its fitted law.
     Raises ValueError when fewer than ``min_tail`` (or, with k_min given, 2)
     states lie in the tail, or when all tail counts are equal (nothing to fit).
+
+    ``fitted`` is False (and ``reason`` says why) when the likelihood's maximum
+    lies at an edge of the search range ``ALPHA_RANGE`` (within ``_EDGE``): at the
+    upper edge almost every state is seen once, so the slope is not measurable
+    and ``mu`` is only the range's end, not an estimate.
     """
     c = check_counts(counts)
     min_tail = check_int(min_tail, "min_tail", 1)
@@ -375,6 +387,15 @@ def fit_power_law(counts, k_min: int | None = None, min_tail: int = 50) -> Power
             f"counts: too few states ({c.size}) or too little spread to fit a power law "
             f"(need >= {needed} states in the tail with at least two distinct counts)"
         )
+    lo, hi = ALPHA_RANGE
+    if best.alpha > hi - _EDGE[1]:
+        best = dataclasses.replace(best, fitted=False, reason=(
+            f"mu = {best.mu:.2f} is the upper edge of the search range (alpha <= {hi:g}): "
+            "almost every state is seen once, so the slope is not measurable"))
+    elif best.alpha < lo + _EDGE[0]:
+        best = dataclasses.replace(best, fitted=False, reason=(
+            f"mu = {best.mu:.3f} is the lower edge of the search range (alpha > 1): "
+            "the counts are too flat for a normalisable power law"))
     return best
 
 

@@ -132,9 +132,6 @@ def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) ->
     return out
 
 
-MU_FIT_MAX = 6.99  # fit_power_law searches alpha = 1 + mu in (1, 8]: a fit at the edge is no estimate
-
-
 def fit_layers(counts: list, sizes) -> pd.DataFrame:
     """Power-law fit of each layer's counts.
 
@@ -148,8 +145,8 @@ def fit_layers(counts: list, sizes) -> pd.DataFrame:
     for depth, c in enumerate(counts, start=1):
         try:
             f = E.fit_power_law(c)
-            if f.mu > MU_FIT_MAX:
-                raise ValueError("fit at the edge of the search range")
+            if not f.fitted:
+                raise ValueError(f.reason)
             rows.append(dict(depth=depth, units=sizes[depth], mu=f.mu, mu_err=f.mu_err, k_min=f.k_min, n_tail=f.n_tail))
         except ValueError:
             rows.append(dict(depth=depth, units=sizes[depth], mu=np.nan, mu_err=np.nan, k_min=np.nan, n_tail=len(c)))

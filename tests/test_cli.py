@@ -99,3 +99,13 @@ def test_help_explains_the_quantities():
     assert out.returncode == 0
     for word in ("resolution", "relevance", "noise", "Zipf", "maximal relevance"):
         assert word in out.stdout
+
+
+def test_mu_at_the_search_edge_is_reported_as_not_fitted(tmp_path, capsys):
+    p = tmp_path / "c.npy"
+    np.save(p, np.r_[np.ones(500, int), 2])  # counts: nearly all states seen once
+    rc, out, _ = run([p, "--counts", "--json"], capsys)
+    res = json.loads(out)
+    assert rc == 0 and res["mu"] is None and res["mu_fitted"] is False and "upper edge" in res["mu_reason"]
+    rc, out, _ = run([p, "--counts"], capsys)
+    assert rc == 0 and "mu not fitted" in out

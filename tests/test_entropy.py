@@ -243,3 +243,11 @@ def test_fit_refuses_degenerate_samples():
         E.fit_power_law(np.ones(100, int))
     with pytest.raises(ValueError, match="too few"):
         E.fit_power_law([1, 2, 3])
+
+
+def test_fit_at_the_edge_of_the_search_range_is_not_fitted():
+    # nearly every state seen once: the likelihood keeps rising towards alpha = 8
+    fit = E.fit_power_law(np.r_[np.ones(500, int), 2], k_min=1)
+    assert not fit.fitted and "upper edge" in fit.reason
+    good = E.fit_power_law(E.sample_power_law_counts(2000, 1.0, rng=np.random.default_rng(0)))
+    assert good.fitted and good.reason == ""
