@@ -69,13 +69,16 @@ def _pid_alive(pid: int) -> bool:
 class RunLock:
     """An exclusive lock on ``path`` with an owner record, for one run at a time.
 
-    ``what`` names the guarded thing in messages ("make reproduce on results/").
-    ``say`` prints the messages (stderr by default).  Use as a context manager
+    ``what`` names the guarded thing in messages ("make reproduce on results/"),
+    ``hint`` says what a waiting user can do.  ``say`` prints the messages
+    (stderr by default).  Use as a context manager
     or with ``acquire`` / ``release``.
     """
 
-    def __init__(self, path: str | os.PathLike, what: str, say: Callable[[str], None] | None = None):
+    def __init__(self, path: str | os.PathLike, what: str, say: Callable[[str], None] | None = None,
+                 hint: str = "Ctrl-C to stop; --no-wait or RR_NO_WAIT=1 to exit at once instead"):
         self.path = Path(path)
+        self.hint = hint
         self.owner_path = self.path.with_name(self.path.name + ".owner.json")
         self.what = what
         self.say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -108,8 +111,7 @@ class RunLock:
             if not wait:
                 raise LockBusy(f"{msg}. Not waiting (--no-wait / RR_NO_WAIT=1); try again when it has finished."
                                ) from None
-            self.say(f"{msg}. Waiting for it to finish (Ctrl-C to stop; --no-wait or RR_NO_WAIT=1 "
-                     "to exit at once instead) ...")
+            self.say(f"{msg}. Waiting for it to finish ({self.hint}) ...")
             t0 = time.monotonic()
             self._lock.acquire(poll_interval=poll_s)
             self.waited_s = time.monotonic() - t0

@@ -94,10 +94,10 @@ def _arch_name(hidden_sizes) -> str:
 
 def parse_arch(text: str) -> tuple[int, ...]:
     """'500-250-120' -> (500, 250, 120); 'default' -> the authors' 12 layers."""
-    from rr_utils.models import DBNConfig
+    from rr_utils.models import DEFAULT_HIDDEN_SIZES
 
     if text == "default":
-        return DBNConfig().hidden_sizes
+        return DEFAULT_HIDDEN_SIZES
     try:
         sizes = tuple(int(s) for s in text.split("-"))
     except ValueError:
@@ -119,9 +119,9 @@ class Task:
     test_M: int | None = None  # test rows: the first test_M of the test split (None: all)
 
     def __post_init__(self):
-        from rr_utils.models import DBNConfig
+        from rr_utils.models import DEFAULT_HIDDEN_SIZES
 
-        sizes = tuple(int(h) for h in self.hidden_sizes) or DBNConfig().hidden_sizes
+        sizes = tuple(int(h) for h in self.hidden_sizes) or DEFAULT_HIDDEN_SIZES
         object.__setattr__(self, "hidden_sizes", sizes)
         for name in ("M", "test_M"):
             v = getattr(self, name)
