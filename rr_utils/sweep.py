@@ -60,6 +60,7 @@ run lock (``rr_utils.locking``), as ``make reproduce`` does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -94,9 +95,9 @@ def _arch_name(hidden_sizes) -> str:
 
 def parse_arch(text: str) -> tuple[int, ...]:
     """'500-250-120' -> (500, 250, 120); 'default' -> the authors' 12 layers."""
-    from rr_utils.models import DEFAULT_HIDDEN_SIZES
-
     if text == "default":
+        from rr_utils.models import DEFAULT_HIDDEN_SIZES
+
         return DEFAULT_HIDDEN_SIZES
     try:
         sizes = tuple(int(s) for s in text.split("-"))
@@ -119,9 +120,11 @@ class Task:
     test_M: int | None = None  # test rows: the first test_M of the test split (None: all)
 
     def __post_init__(self):
-        from rr_utils.models import DEFAULT_HIDDEN_SIZES
+        sizes = tuple(int(h) for h in self.hidden_sizes)
+        if not sizes:
+            from rr_utils.models import DEFAULT_HIDDEN_SIZES
 
-        sizes = tuple(int(h) for h in self.hidden_sizes) or DEFAULT_HIDDEN_SIZES
+            sizes = DEFAULT_HIDDEN_SIZES
         object.__setattr__(self, "hidden_sizes", sizes)
         for name in ("M", "test_M"):
             v = getattr(self, name)
@@ -166,13 +169,19 @@ def _analysis_version() -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
 def _pin_threads(n: int):
-    """torch and BLAS (numpy's OpenBLAS / MKL through threadpoolctl) to ``n`` threads."""
+    """torch and BLAS (numpy's OpenBLAS / MKL, through threadpoolctl) on ``n`` threads, restored after."""
     import torch
     from threadpoolctl import threadpool_limits
 
+    before = torch.get_num_threads()
     torch.set_num_threads(n)
-    return threadpool_limits(limits=n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _worker_identity() -> tuple[str, int]:
@@ -311,13 +320,15 @@ def run_sweep(tasks: Sequence[Task], client=None, scheduler: str | None = None, 
     """
     from distributed import Client, LocalCluster, as_completed
 
-    from rr_utils import models as MD
-
     log = log or (lambda msg: print(msg, flush=True))
     tasks = list(tasks)
     if not tasks:
         raise ValueError("tasks: empty")
-    cache_dir = str(Path(cache_dir if cache_dir is not None else MD.default_cache_dir()).resolve())
+    if cache_dir is None:
+        from rr_utils.models import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    cache_dir = str(Path(cache_dir).resolve())
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     own, cluster = client is None, None
     if client is None:
@@ -376,8 +387,17 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, tasks: Sequence[Ta
     return path
 
 
+def _default(name: str, quick: bool, full=None):
+    """``experiments.<name>`` in quick mode, else ``full``.  Imported on use only: a client
+    given every size never imports torch (its workers do)."""
+    if not quick:
+        return full
+    from rr_utils import experiments
+
+    return getattr(experiments, name)
+
+
 def main(argv=None) -> int:
-    from rr_utils import experiments as X
     from rr_utils.artifacts import results_dir
     from rr_utils.locking import LockBusy, RunLock, no_wait_from_env
 
@@ -386,10 +406,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", nargs="+", default=["mnist"], help="data sets (mnist, fashion-mnist)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="network seeds")
     ap.add_argument("--M", nargs="+", default=None, help="training rows, the first M of the train split "
-                    "('all': every row; default all, quick: %d)" % X.QUICK_TRAIN)
+                    "('all': every row; default all, quick: 2000)")
     ap.add_argument("--arch", nargs="+", default=["default"], help="hidden sizes like 30-10, or 'default'")
-    ap.add_argument("--epochs", type=int, default=None, help="epochs per layer (default 200, quick: %d)" % X.QUICK_EPOCHS)
-    ap.add_argument("--test-M", default=None, help="test rows (default all, quick: %d)" % X.QUICK_TEST)
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per layer (default 200, quick: 2)")
+    ap.add_argument("--test-M", default=None, help="test rows (default all, quick: 500)")
     ap.add_argument("--quick", action="store_true", help="quick defaults; writes under results/quick/")
     ap.add_argument("--name", default="sweep", help="output name: results/sweep_<name>.csv (default: sweep)")
     ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
@@ -404,7 +424,7 @@ def main(argv=None) -> int:
 
     def rows_arg(values, default):
         if values is None:
-            return [default]
+            return [default()]
         out = []
         for v in values if isinstance(values, list) else [values]:
             if str(v).lower() == "all":
@@ -417,10 +437,9 @@ def main(argv=None) -> int:
         return out
 
     try:
-        tasks = grid(a.dataset, a.seeds, rows_arg(a.M, X.QUICK_TRAIN if a.quick else None),
-                     [parse_arch(s) for s in a.arch],
-                     a.epochs or (X.QUICK_EPOCHS if a.quick else 200),
-                     rows_arg(a.test_M, X.QUICK_TEST if a.quick else None)[0])
+        tasks = grid(a.dataset, a.seeds, rows_arg(a.M, lambda: _default("QUICK_TRAIN", a.quick)),
+                     [parse_arch(s) for s in a.arch], a.epochs or _default("QUICK_EPOCHS", a.quick, 200),
+                     rows_arg(a.test_M, lambda: _default("QUICK_TEST", a.quick))[0])
     except ValueError as exc:
         ap.error(str(exc))
     if not all(c.isalnum() or c in "-_" for c in a.name):
