@@ -78,18 +78,30 @@ def _rr_imports(source: str, package: Path, origin: str) -> set[str]:
                 mods |= {a.name for a in node.names}  # from rr_utils import entropy
             elif node.module and (node.module.startswith("rr_utils.") or node.level == 1):
                 mods.add(node.module.split(".")[-1 if node.level == 1 else 1])
-    return {m for m in mods if (package / f"{m}.py").is_file()}
+    return {m for m in mods if _module_files(package, m)}
+
+
+def _module_files(package: Path, m: str) -> list[Path]:
+    """Source files of rr_utils module ``m``: ``m.py``, or every ``.py`` of a subpackage ``m/``."""
+    if (package / f"{m}.py").is_file():
+        return [package / f"{m}.py"]
+    if (package / m / "__init__.py").is_file():
+        return sorted((package / m).rglob("*.py"))
+    return []
 
 
 def module_closure(roots, package: Path = None) -> list[Path]:
-    """Source files of ``roots`` and every rr_utils module they import, transitively, plus __init__."""
+    """Source files of ``roots`` and every rr_utils module they import, transitively, plus __init__.
+
+    A subpackage (``rr_utils/claims/``) counts as one module made of all its files."""
     package = PACKAGE if package is None else package
     seen, todo = set(), set(roots)
     while todo:
         m = todo.pop()
         seen.add(m)
-        todo |= _rr_imports((package / f"{m}.py").read_text(), package, f"rr_utils/{m}.py") - seen
-    return [package / "__init__.py"] + [package / f"{m}.py" for m in sorted(seen)]
+        for f in _module_files(package, m):
+            todo |= _rr_imports(f.read_text(), package, _rel(f)) - seen
+    return [package / "__init__.py"] + [f for m in sorted(seen) for f in _module_files(package, m)]
 
 
 def notebook_modules(nb_path: Path) -> list[Path]:
