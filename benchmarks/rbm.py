@@ -15,7 +15,8 @@ import torch
 from scipy.special import expit
 
 from rr_utils.data import load_mnist
-from rr_utils.models import RBM, PCDState, RBMConfig, _deterministic, _generator
+from rr_utils.models import RBM, PCDState, RBMConfig
+from rr_utils.models.rbm import _deterministic, _generator
 
 try:
     from .common import Row, best_time, fmt_s
