@@ -227,6 +227,11 @@ class _FakeDBN:
         rng = np.random.default_rng(generator)
         return [rng.random((n_samples, *p.shape)) < p for p in self.p]
 
+    def at_epoch(self, epoch):
+        other = _FakeDBN()
+        other.p = [np.clip(p + 0.1, 0, 1) for p in self.p]
+        return other
+
 
 def test_sensitivity_and_verdict_changes():
     out = C.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, which=("C1", "C2"), **FAST)
@@ -246,6 +251,7 @@ def test_sensitivity_and_verdict_changes():
     (lambda: C.layer_claims([np.ones(10)], [5], seed=-1), "seed"),
     (lambda: C.layer_claims([np.ones(10)], [5], which=("C5",)), "which"),
     (lambda: C.layer_claims([np.ones(10)], [5], n_boot=1), "n_boot"),
+    (lambda: C.layer_claims([np.ones(10)], [5], margins={"C2": 0.1}), "margins: unknown keys"),
     (lambda: C.layer_claims("abc", [5]), "counts_by_layer: expected a sequence"),
     (lambda: N.matched_random(np.ones(10), 0), "width: must be >= 1"),
     (lambda: N.noise_stack(100, [3], p=1.5), "p: expected a probability"),

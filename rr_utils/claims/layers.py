@@ -279,7 +279,8 @@ def _c2(points, matched, untrained_counts, margins) -> dict:
         if a is not None:
             row |= {"matched_random_below_bound_norm": _r(a["below_bound_norm_mean"]),
                     "matched_random_below_bound_norm_sd": _r(a["below_bound_norm_sd"]),
-                    "matched_random_H_s_norm": _r(a["H_s_norm_mean"]), "matched_random_all_matched": a["all_matched"]}
+                    "matched_random_H_s_norm": _r(a["H_s_norm_mean"]), "matched_random_H_K_norm": _r(a["H_K_norm_mean"]),
+                    "matched_random_all_matched": a["all_matched"]}
             if r["informative"]:
                 diffs_a.append(a["below_bound_norm_mean"] - r["below_bound_norm"])
         if ref_b is not None:
@@ -389,7 +390,7 @@ def _c3(layers, widths, points, matched_fn, stacks_counts, n_boot, n_gof, rng, m
 
 
 def layer_claims(counts_by_layer, widths, *, seed=0, untrained_counts=None, control_counts=None,
-                 control_widths=None, n_draws: int = 5, n_boot: int = 30, n_gof: int = 50,
+                 control_widths=None, n_draws: int = 5, n_boot: int = 30, n_gof: int = 100,
                  stack_biases=(0.2, 0.5), margins: dict | None = None, which=("C1", "C2", "C3")) -> dict:
     """Claims C1, C2 and C3 on one network, each with ``holds_as_stated`` and ``holds_vs_null``.
 
@@ -408,6 +409,9 @@ def layer_claims(counts_by_layer, widths, *, seed=0, untrained_counts=None, cont
     The rules are in this module's docstring.
     """
     layers, widths, M = _check_layers(counts_by_layer, widths)
+    unknown = set(margins or {}) - set(_C.MARGINS)
+    if unknown:
+        raise ValueError(f"margins: unknown keys {sorted(unknown)}; known: {sorted(_C.MARGINS)}")
     margins = {**_C.MARGINS, **(margins or {})}
     n_draws = check_int(n_draws, "n_draws", 1)
     n_boot, n_gof = check_int(n_boot, "n_boot", 0), check_int(n_gof, "n_gof", 1)
@@ -485,29 +489,33 @@ def _summary(claims: dict) -> dict:
 
 
 def sensitivity(dbn, x, thresholds=(0.3, 0.5, 0.7), sampled: bool = True, seed=0, baseline: str = "threshold=0.5",
-                **claim_kw) -> dict:
+                untrained: bool = True, **claim_kw) -> dict:
     """The layer table and the claims' verdicts under other ways of reading the states.
 
     Variants: thresholding the up-pass probabilities at each of ``thresholds``, and
     (``sampled``) one state per input drawn from p(h|x) (``dbn.sampled_states``,
     same M). Each variant gets the layer table (``layer_point`` per layer) and
-    ``layer_claims`` (``claim_kw`` passed on, e.g. smaller n_boot). Returns
-    {"variants": {name: {"table": [...], "verdicts": {C1: {holds_as_stated,
-    holds_vs_null}, ...}}}, "baseline", "changes", "any_verdict_changes"}.
+    ``layer_claims`` (``claim_kw`` passed on, e.g. smaller n_boot); with
+    ``untrained`` the untrained network (``dbn.at_epoch(0)``), read the same way,
+    is reference (b). Returns {"variants": {name: {"table": [...], "verdicts":
+    {C1: {holds_as_stated, holds_vs_null}, ...}, "claims": ...}}, "baseline",
+    "changes", "any_verdict_changes"}.
     """
     widths = list(dbn.sizes[1:])
+    nets = {"trained": dbn, **({"untrained": dbn.at_epoch(0)} if untrained else {})}
     variants = {}
     for t in thresholds:
-        variants[f"threshold={t:g}"] = [E.state_counts(s) for s in dbn.binary_states(x, threshold=float(t))]
+        variants[f"threshold={t:g}"] = {k: [E.state_counts(s) for s in net.binary_states(x, threshold=float(t))]
+                                        for k, net in nets.items()}
     if sampled:
-        states = dbn.sampled_states(x, n_samples=1, generator=int(seed))
-        variants["sampled"] = [E.state_counts(s[0]) for s in states]
+        variants["sampled"] = {k: [E.state_counts(s[0]) for s in net.sampled_states(x, n_samples=1, generator=int(seed))]
+                               for k, net in nets.items()}
     if baseline not in variants:
         raise ValueError(f"baseline: {baseline!r} is not one of the variants {sorted(variants)}")
     out = {}
     for name, counts in variants.items():
-        claims = layer_claims(counts, widths, seed=seed, **claim_kw)
-        out[name] = {"table": _points_frame(counts, widths).round(6).to_dict("records"),
+        claims = layer_claims(counts["trained"], widths, seed=seed, untrained_counts=counts.get("untrained"), **claim_kw)
+        out[name] = {"table": _points_frame(counts["trained"], widths).round(6).to_dict("records"),
                      "verdicts": _summary(claims), "claims": claims}
     changes = verdict_changes({k: v["verdicts"] for k, v in out.items()}, baseline)
     return {"variants": out, "baseline": baseline, "changes": changes, "any_verdict_changes": bool(changes)}
