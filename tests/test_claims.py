@@ -261,3 +261,21 @@ def test_sensitivity_and_verdict_changes():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_plot_layer_errorbars_draws_intervals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rr_utils.plotting import plot_layer_errorbars
+
+    c = N.bernoulli_counts(2_000, 8, 0.3, seed=0)
+    t = C.layer_entropy_intervals([c, c], [8, 8], n_boot=10)
+    fig, ax = plt.subplots()
+    bars = plot_layer_errorbars(ax, t)
+    assert len(bars.lines[2]) == 2  # one collection of x bars and one of y bars
+    with pytest.raises(ValueError, match="missing column 'H_s_norm_lo'"):
+        plot_layer_errorbars(ax, t.drop(columns="H_s_norm_lo"))
+    plt.close(fig)
