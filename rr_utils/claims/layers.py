@@ -241,6 +241,8 @@ def _c1(points, matched, stacks, untrained, control, margins) -> dict:
                                           "holds_as_stated": s1["holds"],
                                           "excess": _r(peak_hk - s1["relevance_peak_H_K_norm"])}
         checks[f"c p={p:g}"] = peak_hk - s1["relevance_peak_H_K_norm"] >= m
+    if stacks:
+        vs["excess_over_noise_stacks"] = _r(min(v["excess"] for v in vs["noise_stacks"].values()))
     if untrained is not None:
         u1 = claim_c1_table(untrained)
         vs["untrained"] = {"peak_depth": u1["relevance_peak_depth"], "peak_H_K_norm": _r(u1["relevance_peak_H_K_norm"]),
@@ -350,6 +352,7 @@ def _c3(layers, widths, points, matched_fn, stacks_counts, n_boot, n_gof, rng, m
         stacks[f"p={p:g}"] = {"zipf_layer_depth": s3["zipf_layer_depth"], "zipf_layer_mu": _r(s3.get("zipf_layer_mu")),
                               "holds_as_stated": s3["holds"]}
     vs["noise_stacks"] = stacks
+    vs["noise_stacks_holding_as_stated"] = sum(v["holds_as_stated"] for v in stacks.values())
     checks = {}
     z = stated["zipf_layer_depth"]
     if z is None:
@@ -365,6 +368,10 @@ def _c3(layers, widths, points, matched_fn, stacks_counts, n_boot, n_gof, rng, m
                             "lr": {alt: {k: (_r(v) if k != "favours" else v) for k, v in d.items()}
                                    for alt, d in lr.items() if alt != "alpha"},
                             "powerlaw_alpha": _r(lr["alpha"])}
+        if n_boot:
+            b = boot["mu"][z - 1]
+            vs["zipf_layer"] |= {"boot_lo": _r(b["lo"]), "boot_hi": _r(b["hi"]), "boot_sd": _r(b["sd"]),
+                                 "boot_share": _r(boot["zipf_layer_frequency"].get(z, 0.0))}
         a = matched_fn(z)
         null_ks, null_mu = [], []
         for d in a["draws"]:
