@@ -1,9 +1,12 @@
-"""RBM training: our ``RBM.fit_epoch`` (PCD, 25 particles x 4 Gibbs steps per
-mini-batch of 100) against scikit-learn's ``BernoulliRBM`` (same data, hidden
-size, batch size, learning rate and number of epochs) and a plain NumPy
-implementation of exactly our update; epoch time, GFLOP/s against torch's
-measured dense matmul rate, and the pseudo-log-likelihood of every trained
-model evaluated by the same code (``RBM.pseudo_log_likelihood(exact=True)``).
+"""RBM training: our ``RBM.fit_epoch`` with the authors' update (PCD, 4 chunks of
+25 negatives per mini-batch of 100, two Gibbs sweeps between negatives) against
+scikit-learn's ``BernoulliRBM`` (same data, hidden size, batch size, learning
+rate and number of epochs), against a plain NumPy implementation of exactly
+the same update (float32, and float64 as the authors ran it), and against our
+``recipe="classical"`` (one sweep per chunk: half the particles' Gibbs work);
+epoch time, GFLOP/s against torch's measured dense matmul rate, and the
+pseudo-log-likelihood of every trained model evaluated by the same code
+(``RBM.pseudo_log_likelihood(exact=True)``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import torch
 from scipy.special import expit
 
 from rr_utils.data import load_mnist
-from rr_utils.models import RBM, PCDState, RBMConfig, _deterministic, _generator
+from rr_utils.models import RBM, PCDState, RBMConfig
+from rr_utils.models.rbm import _deterministic, _generator
 
 try:
     from .common import Row, best_time, fmt_s
@@ -27,12 +31,15 @@ except ImportError:  # run as a script
 
 
 def ours_flops_per_epoch(rows: int, nv: int, nh: int, cfg: RBMConfig) -> float:
-    """Matmul FLOPs (2 per multiply-add) of one ``fit_epoch``: per mini-batch of B rows,
-    positive phase B, the particles' first up-pass P, K Gibbs steps of P particles
-    (down + up: 2KP), gradients over B data rows and KP negatives; 2 nv nh each."""
+    """Matmul FLOPs (2 per multiply-add) of one ``fit_epoch``, 2 nv nh per row product.  Per
+    mini-batch of B rows: positive phase B and gradients over B data rows and KP negatives,
+    plus the particles' work: authors' recipe 4KP (two sweeps, up + down, per chunk; a last
+    partial batch is dropped), classical P + 2KP (a first up-pass, then one sweep per chunk)."""
     B, P, K = cfg.batch_size, cfg.n_particles, cfg.gibbs_steps
     per_row = 2 * nv * nh
     full, rest = divmod(rows, B)
+    if cfg.recipe == "authors":
+        return float(full * per_row * (B + 4 * K * P + K * P + B))
     batches = [B] * full + ([rest] if rest else [])
     return float(sum(per_row * (b + P + 2 * K * P + K * P + b) for b in batches))
 
@@ -68,11 +75,13 @@ def trainer_shapes_rate(rows: int, nv: int, nh: int, cfg: RBMConfig, repeats: in
     vd, v = torch.rand(B, nv), torch.rand(P, nv)
     neg_v, neg_h, hd = torch.rand(K * P, nv), torch.rand(K * P, nh), torch.rand(B, nh)
 
+    sweeps = 2 if cfg.recipe == "authors" else 1
+
     def epoch():
-        for _ in range(0, rows, B):
+        for _ in range(0, rows // B * B if sweeps == 2 else rows, B):
             torch.addmm(b, vd, W)
             hp = torch.addmm(b, v, W)
-            for _ in range(K):
+            for _ in range(K * sweeps):
                 vv = torch.addmm(a, hp, W.t())
                 hp = torch.addmm(b, vv, W)
             torch.addmm(neg_v.t() @ neg_h, vd.t(), hd, beta=-0.01, alpha=0.01)
@@ -85,45 +94,48 @@ def trainer_shapes_rate(rows: int, nv: int, nh: int, cfg: RBMConfig, repeats: in
 
 
 def numpy_fit_epoch(W, a, b, vel, particles, data, epoch, cfg: RBMConfig, rng: np.random.Generator):
-    """Our PCD update (``RBM.fit_epoch``, negative_visible="probs") in plain NumPy float32."""
-    lr, mom, wd = np.float32(cfg.learning_rate(epoch)), np.float32(cfg.momentum(epoch)), np.float32(cfg.weight_decay)
+    """The authors' update (``RBM.fit_epoch``, recipe="authors") in plain NumPy, in the dtype of ``W``
+    (float32 as ours, or float64 as the authors ran it).  Updates W, a, b, vel in place; returns
+    the particles."""
+    dt = W.dtype.type
+    lr, alpha, wd = dt(cfg.learning_rate(epoch)), dt(cfg.momentum(epoch)), dt(cfg.weight_decay)
     B, K = cfg.batch_size, cfg.gibbs_steps
-    P = particles.shape[0]
+    P = particles
+    n = P.shape[0]
     dW, da, db = vel
-    neg_v = np.empty((K * P, W.shape[0]), np.float32)
-    neg_h = np.empty((K * P, W.shape[1]), np.float32)
-    v = particles
-    for s in range(0, data.shape[0], B):
+    neg_v = np.empty((K * n, W.shape[0]), W.dtype)
+    neg_h = np.empty((K * n, W.shape[1]), W.dtype)
+    for s in range(0, data.shape[0] // B * B, B):
         vd = data[s:s + B]
         hd = expit(vd @ W + b)
-        hp = expit(v @ W + b)
         for k in range(K):
-            hs = (rng.random(hp.shape, dtype=np.float32) < hp).astype(np.float32)
-            v = expit(hs @ W.T + a)
-            hp = expit(v @ W + b)
-            neg_v[k * P:(k + 1) * P] = v
-            neg_h[k * P:(k + 1) * P] = hp
-        gW = vd.T @ hd * np.float32(1.0 / vd.shape[0]) - neg_v.T @ neg_h * np.float32(1.0 / (K * P))
-        if wd:
-            gW -= wd * W
-        ga = vd.mean(0) - neg_v.mean(0)
-        gb = hd.mean(0) - neg_h.mean(0)
-        dW *= mom
-        dW += lr * gW
-        da *= mom
-        da += lr * ga
-        db *= mom
-        db += lr * gb
+            h = expit(P @ W + b)
+            v = expit((rng.random(h.shape, dtype=W.dtype) < h).astype(W.dtype) @ W.T + a)
+            hk = expit(v @ W + b)
+            P = expit((rng.random(hk.shape, dtype=W.dtype) < hk).astype(W.dtype) @ W.T + a)
+            neg_v[k * n:(k + 1) * n] = v
+            neg_h[k * n:(k + 1) * n] = hk
+        gW = (vd.T @ hd - neg_v.T @ neg_h) * dt(1.0 / B)
+        dW *= alpha
+        dW += gW - wd * W
+        dW *= lr
+        da *= alpha
+        da += vd.mean(0) - neg_v.mean(0)
+        da *= lr
+        db *= alpha
+        db += hd.mean(0) - neg_h.mean(0)
+        db *= lr
         W += dW
         a += da
         b += db
-    return v.copy()
+    return P
 
 
 # --------------------------------------------------------------------------- runs
 
 
 def _train_ours(x: torch.Tensor, nh: int, epochs: int, cfg: RBMConfig):
+    """Our trainer with ``cfg`` (its recipe decides the update)."""
     g = _generator(torch.device("cpu"), 0)
     rbm = RBM.initialise(x.shape[1], nh, g, init=cfg.init, gain=cfg.init_gain, device="cpu")
     state = PCDState.initialise(rbm, cfg, g)
@@ -137,19 +149,20 @@ def _train_ours(x: torch.Tensor, nh: int, epochs: int, cfg: RBMConfig):
 
 
 def _train_numpy(x: np.ndarray, nh: int, epochs: int, cfg: RBMConfig):
+    """The authors' update in NumPy, in the dtype of ``x``."""
     rng = np.random.default_rng(0)
-    nv = x.shape[1]
+    nv, dt = x.shape[1], x.dtype
     c = cfg.init_gain * np.sqrt(6.0 / (nv + nh))
-    W = (rng.standard_normal((nv, nh), dtype=np.float32) * np.float32(c)).astype(np.float32)
-    a, b = np.zeros(nv, np.float32), np.zeros(nh, np.float32)
+    W = (rng.standard_normal((nv, nh), dtype=dt) * dt.type(c)).astype(dt)
+    a, b = np.zeros(nv, dt), np.zeros(nh, dt)
     vel = (np.zeros_like(W), np.zeros_like(a), np.zeros_like(b))
-    particles = rng.random((cfg.n_particles, nv), dtype=np.float32)
+    particles = rng.random((cfg.n_particles, nv), dtype=dt)
     times = []
     for e in range(epochs):
         t0 = time.perf_counter()
         particles = numpy_fit_epoch(W, a, b, vel, particles, x, e, cfg, rng)
         times.append(time.perf_counter() - t0)
-    return RBM(torch.from_numpy(W), torch.from_numpy(a), torch.from_numpy(b)), times
+    return RBM(*(torch.from_numpy(np.asarray(t, np.float32)) for t in (W, a, b))), times
 
 
 def _train_sklearn(x: np.ndarray, nh: int, epochs: int, cfg: RBMConfig):
@@ -172,7 +185,8 @@ def _pll(rbm: RBM, x: np.ndarray) -> float:
 
 
 def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
-    cfg = RBMConfig()  # the authors' recipe: B=100, 25 particles x 4 steps, lr 0.1, momentum, wd 1e-4
+    cfg = RBMConfig()  # the authors' recipe: B=100, 4 chunks of 25 negatives, lr 0.1, momentum, wd 1e-4
+    classical = RBMConfig(recipe="classical")
     n_train, n_eval, epochs, nh, rounds = (500, 50, 1, 500, 1) if smoke else (8000, 1000, 10, 500, 2)
     xtr = np.ascontiguousarray(load_mnist("train", verbose=False)[0][:n_train], dtype=np.float32)
     xte = np.ascontiguousarray(load_mnist("test", verbose=False)[0][:n_eval], dtype=np.float32)
@@ -183,7 +197,9 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
 
     methods = {
         "ours": lambda: _train_ours(xt, nh, epochs, cfg),
+        "ours_classical": lambda: _train_ours(xt, nh, epochs, classical),
         "numpy": lambda: _train_numpy(xtr, nh, epochs, cfg),
+        "numpy_f64": lambda: _train_numpy(xtr.astype(np.float64), nh, epochs, cfg),
         "sklearn_f32": lambda: _train_sklearn(xtr, nh, epochs, cfg),
         "sklearn_f64": lambda: _train_sklearn(xtr.astype(np.float64), nh, epochs, cfg),
     }
@@ -202,11 +218,13 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
     ours_rate = flops / res["ours"]["epoch_s"] / 1e9
     for name in ("sklearn_f32", "sklearn_f64"):
         res[name]["gflops"] = sk_flops / res[name]["epoch_s"] / 1e9
-    res["numpy"]["gflops"] = flops / res["numpy"]["epoch_s"] / 1e9
+    for name in ("numpy", "numpy_f64"):
+        res[name]["gflops"] = flops / res[name]["epoch_s"] / 1e9
+    res["ours_classical"]["gflops"] = ours_flops_per_epoch(n_train, nv, nh, classical) / res["ours_classical"]["epoch_s"] / 1e9
     res["ours"]["gflops"] = ours_rate
     info = {"n_train": n_train, "n_eval_pll": n_eval, "epochs": epochs, "n_hidden": nh, "n_visible": nv,
             "config": {"batch_size": cfg.batch_size, "n_particles": cfg.n_particles, "gibbs_steps": cfg.gibbs_steps,
-                       "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+                       "lr": cfg.lr, "weight_decay": cfg.weight_decay, "recipe": cfg.recipe},
             "flops_per_epoch_ours": flops, "flops_per_epoch_sklearn": sk_flops,
             "torch_threads": torch.get_num_threads(), "matmul_2048_gflops": mm_big,
             "matmul_trainer_shapes_gflops": shape_rate, "matmul_trainer_shapes_epoch_s": shape_t,
@@ -217,7 +235,8 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
     rows = []
     for name, label in (("sklearn_f32", "epoch vs sklearn BernoulliRBM (float32)"),
                         ("sklearn_f64", "epoch vs sklearn BernoulliRBM (float64)"),
-                        ("numpy", "epoch vs NumPy, same update")):
+                        ("numpy", "epoch vs NumPy, same update (float32)"),
+                        ("numpy_f64", "epoch vs NumPy, same update (float64, as the authors ran it)")):
         b = res[name]
         ratio = b["epoch_s"] / o["epoch_s"]
         target, met, note = "", None, f"PLL ours {o['pll']:.1f} vs {b['pll']:.1f}; {b['gflops']:.0f} GFLOP/s"
@@ -229,6 +248,12 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
                 note += ": 3x is out of reach for this update on this machine"
         rows.append(Row("rbm", label, size, fmt_s(o["epoch_s"]), fmt_s(b["epoch_s"]), ratio, target, met,
                         note=note))
+    c = res["ours_classical"]
+    rows.append(Row("rbm", "epoch: authors' update vs our classical one", size, fmt_s(o["epoch_s"]),
+                    fmt_s(c["epoch_s"]), c["epoch_s"] / o["epoch_s"], "", None,
+                    note=f"the authors' negative phase does twice the particles' Gibbs work "
+                         f"({flops / 1e9:.2f} vs {ours_flops_per_epoch(n_train, nv, nh, classical) / 1e9:.2f} GFLOP "
+                         f"per epoch); PLL {o['pll']:.1f} vs {c['pll']:.1f}"))
     rows.append(Row("rbm", "GFLOP/s vs torch 2048^3 matmul", size, f"{ours_rate:.0f} GFLOP/s", f"{mm_big:.0f} GFLOP/s",
                     ours_rate / mm_big, ">= 0.70", bool(ours_rate / mm_big >= 0.70),
                     note=f"ratio = our rate / matmul rate; at the trainer's shapes (100-row and 25-row products) "

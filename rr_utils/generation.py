@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ._checks import _to_numpy, check_int, is_int, is_real
+from .devices import resolve_device
 
 __all__ = [
     "generate_from_layer",
@@ -46,18 +47,10 @@ __all__ = [
     "generation_scores",
     "nearest_neighbour_distances",
     "image_grid",
-    "default_device",
 ]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def default_device(device=None) -> torch.device:
-    """``device`` as a torch.device; None means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @contextlib.contextmanager
@@ -167,7 +160,7 @@ def project_down(layers, depth: int, visible_probs, device=None) -> np.ndarray:
     with probabilities, no sampling: ``x_{l-1} = sigmoid(x_l @ W_{l-1}.T + vbias_{l-1})``.
     Returns float32 (n, n_pixels) in [0, 1].
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
     depth = _check_depth(depth, len(stack))
     x = _to_tensor(visible_probs, "visible_probs", dev, ndim=2)
@@ -222,7 +215,7 @@ def generate_snapshots(layers, depth: int, steps=(500, 2000, 5000), n_chains: in
     since the random stream is consumed in the same order. Used for the mixing
     check (scores against the number of steps) at the cost of the longest run.
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
     depth = _check_depth(depth, len(stack))
     n_chains = check_int(n_chains, "n_chains", 1)
@@ -338,7 +331,7 @@ def train_classifier(images, labels, seed: int = 0, epochs: int = 30, batch_size
     threads (1 by default: fast, and independent of the core count). Wall time is stored in ``.train_seconds`` (6-8 s
     for 8,000 digits, 30 epochs, on a busy 2-core CPU).
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     seed = check_int(seed, "seed", 0)
     epochs = check_int(epochs, "epochs", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -389,7 +382,7 @@ def nearest_neighbour_distances(queries, references, device=None, chunk: int = 8
     directly as ``||q - r||``, so copies of a reference give exactly 0 despite
     float32 cancellation in the expansion. Returns float64 (n_queries,).
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     q = _images(queries, "queries", dev)
     r = _images(references, "references", dev)
     if q.shape[1] != r.shape[1]:
@@ -595,7 +588,7 @@ class ScoreReference:
     """
 
     def __init__(self, classifier, held_out, real_pool, seed: int = 0, device=None):
-        self.device = default_device(device)
+        self.device = resolve_device(device)
         self.classifier = classifier
         self.held_out = _images(held_out, "held_out", self.device)
         self.real_pool = _images(real_pool, "real_pool", self.device)
@@ -712,7 +705,7 @@ def generation_scores(generated, classifier, train_images, reference_images=None
     (normally a ``DigitClassifier``). A classifier can be confidently wrong on
     images unlike its training data; read ``confidence`` with ``nn_distance``.
     """
-    dev = default_device(device)
+    dev = resolve_device(device)
     gen = _images(generated, "generated", dev)
     probs = _to_numpy(classifier.predict_proba(gen.cpu().numpy()), "predict_proba output").astype(np.float64)
     if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:

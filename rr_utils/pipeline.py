@@ -62,8 +62,19 @@ def notebook_depends(nb_path: Path) -> list[str]:
 PACKAGE = ROOT / "rr_utils"
 
 
-def _rr_imports(source: str, package: Path, origin: str) -> set[str]:
-    """rr_utils module names imported anywhere in ``source`` (lazy imports in functions too)."""
+def _unit_files(package: Path, name: str) -> list[Path]:
+    """Source files of the top-level rr_utils module ``name``: ``name.py`` or every file of ``name/``."""
+    if (package / f"{name}.py").is_file():
+        return [package / f"{name}.py"]
+    if (package / name / "__init__.py").is_file():
+        return sorted((package / name).rglob("*.py"))
+    return []
+
+
+def _rr_imports(source: str, package: Path, origin: str, depth: int = 0) -> set[str]:
+    """Top-level rr_utils modules (``entropy``, the subpackage ``models``, ...) imported anywhere in
+    ``source`` (lazy imports in functions too).  ``depth``: how deep inside rr_utils the source file lies
+    (0 for a notebook or rr_utils/x.py, 1 for rr_utils/sub/x.py), to resolve relative imports."""
     lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]  # IPython magics
     try:
         tree = ast.parse("\n".join(lines))
@@ -74,11 +85,14 @@ def _rr_imports(source: str, package: Path, origin: str) -> set[str]:
         if isinstance(node, ast.Import):
             mods |= {a.name.split(".")[1] for a in node.names if a.name.startswith("rr_utils.")}
         elif isinstance(node, ast.ImportFrom):
-            if node.module == "rr_utils" or (node.level == 1 and node.module is None):
-                mods |= {a.name for a in node.names}  # from rr_utils import entropy
-            elif node.module and (node.module.startswith("rr_utils.") or node.level == 1):
-                mods.add(node.module.split(".")[-1 if node.level == 1 else 1])
-    return {m for m in mods if (package / f"{m}.py").is_file()}
+            if node.level == 0:
+                if node.module == "rr_utils":
+                    mods |= {a.name for a in node.names}  # from rr_utils import entropy
+                elif node.module and node.module.startswith("rr_utils."):
+                    mods.add(node.module.split(".")[1])
+            elif node.level == depth + 1:  # relative to the rr_utils package itself
+                mods |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+    return {m for m in mods if _unit_files(package, m)}
 
 
 def module_closure(roots, package: Path = None) -> list[Path]:
@@ -88,8 +102,10 @@ def module_closure(roots, package: Path = None) -> list[Path]:
     while todo:
         m = todo.pop()
         seen.add(m)
-        todo |= _rr_imports((package / f"{m}.py").read_text(), package, f"rr_utils/{m}.py") - seen
-    return [package / "__init__.py"] + [package / f"{m}.py" for m in sorted(seen)]
+        for f in _unit_files(package, m):
+            depth = len(f.relative_to(package).parts) - 1
+            todo |= _rr_imports(f.read_text(), package, f"rr_utils/{f.relative_to(package)}", depth) - seen
+    return [package / "__init__.py"] + [f for m in sorted(seen) for f in _unit_files(package, m)]
 
 
 def notebook_modules(nb_path: Path) -> list[Path]:

@@ -33,6 +33,7 @@ from rr_utils import entropy as E  # noqa: E402
 from rr_utils import experiments as X  # noqa: E402
 from rr_utils import io as IO  # noqa: E402
 from rr_utils import models as MD  # noqa: E402
+from rr_utils.models import checkpoints as MDC  # noqa: E402
 from rr_utils import plotting as P  # noqa: E402
 from rr_utils.representations import pixel_states  # noqa: E402
 

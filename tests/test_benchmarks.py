@@ -39,5 +39,8 @@ def test_flop_count_matches_the_recipe():
     from benchmarks.rbm import ours_flops_per_epoch
     from rr_utils.models import RBMConfig
 
-    # per mini-batch: 2 nv nh (2B + P + 3KP) with B=100, P=25, K=4 -> 525 rows' worth
-    assert ours_flops_per_epoch(8000, 784, 500, RBMConfig()) == 80 * 2 * 784 * 500 * 525
+    # classical, per mini-batch: 2 nv nh (2B + P + 3KP) with B=100, P=25, K=4 -> 525 rows' worth
+    assert ours_flops_per_epoch(8000, 784, 500, RBMConfig(recipe="classical")) == 80 * 2 * 784 * 500 * 525
+    # authors' (default): 2 nv nh (2B + 5KP) -> 700 rows' worth; a last partial batch is dropped
+    assert ours_flops_per_epoch(8000, 784, 500, RBMConfig()) == 80 * 2 * 784 * 500 * 700
+    assert ours_flops_per_epoch(8050, 784, 500, RBMConfig()) == 80 * 2 * 784 * 500 * 700

@@ -32,6 +32,7 @@ import pytest
 import torch
 
 from rr_utils import models as MD
+from rr_utils.models import checkpoints as MDC
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("_quick_run.py")
@@ -114,7 +115,7 @@ def test_killed_training_resumes_without_redoing_work(reference, tmp_path):
     for name, (mtime, data) in kept.items():  # completed work is neither redone nor rewritten
         assert after[name] == (mtime, data), name
     key = json.loads((newest.parent / "meta.json").read_text())["key"]
-    MD._load_checkpoint(newest, key, 1, layer1[-1])  # recomputed: whole and verified again
+    MDC._load_checkpoint(newest, key, 1, layer1[-1])  # recomputed: whole and verified again
     assert out.read_bytes() == expected  # the same bytes as the uninterrupted run
     leftovers = [p.name for p in cache.rglob("*") if ".tmp" in p.name]
     assert all(n.startswith(".") for n in leftovers)  # at most hidden temp files of the killed write
@@ -229,7 +230,7 @@ def test_cache_key_covers_code_device_torch_and_data(data, monkeypatch):
     assert MD.cache_key(cfg, MD.array_checksum(data), "cuda") != key  # device type
     assert MD.cache_key(tiny(weight_decay=2e-4), MD.array_checksum(data)) != key
     assert MD.cache_key(tiny(checkpoint_epochs=(0, 2)), MD.array_checksum(data)) != key
-    monkeypatch.setattr(MD, "_source_sha256", lambda: "0" * 64)  # models.py edited
+    monkeypatch.setattr(MD.cache, "compute_sha256", lambda: "0" * 64)  # the training code edited
     assert MD.cache_key(cfg, MD.array_checksum(data)) != key
     monkeypatch.undo()
     monkeypatch.setattr(torch, "__version__", "0.0.1")
@@ -251,7 +252,7 @@ def _count_epochs(monkeypatch) -> list:
 def test_stale_cache_from_older_code_is_never_loaded(data, tmp_path, monkeypatch):
     cfg = tiny()
     old = MD.train_dbn(cfg, data, cache_dir=tmp_path, progress=False)
-    monkeypatch.setattr(MD, "_source_sha256", lambda: "f" * 64)  # the code changed since
+    monkeypatch.setattr(MD.cache, "compute_sha256", lambda: "f" * 64)  # the code changed since
     new_key = MD.cache_key(cfg, MD.array_checksum(data))
     new_folder = tmp_path / f"dbn-{new_key[:24]}"
     shutil.copytree(old.folder, new_folder)  # the old entry sits where the new one belongs
@@ -261,17 +262,17 @@ def test_stale_cache_from_older_code_is_never_loaded(data, tmp_path, monkeypatch
     assert new.folder == new_folder and new.key == new_key
     assert calls == [(8, 0), (8, 1), (4, 0), (4, 1)]  # everything retrained, nothing loaded
     for p in new_folder.glob("layer*.pt"):
-        MD._load_checkpoint(p, new_key, int(p.name[5:7]), int(p.stem[-4:]))  # rewritten under the new key
+        MDC._load_checkpoint(p, new_key, int(p.name[5:7]), int(p.stem[-4:]))  # rewritten under the new key
     with pytest.raises(MD.CheckpointError, match="do not match"):  # and the old key no longer matches
-        MD._load_checkpoint(new_folder / "layer00_epoch0002.pt", old.key, 0, 2)
+        MDC._load_checkpoint(new_folder / "layer00_epoch0002.pt", old.key, 0, 2)
 
 
 def test_foreign_checkpoint_is_rejected_and_others_untouched(data, tmp_path, monkeypatch):
     a = MD.train_dbn(tiny(), data, cache_dir=tmp_path, progress=False)
     b = MD.train_dbn(tiny(seed=1), data, cache_dir=tmp_path, progress=False)
     a_files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in a.folder.iterdir()}
-    target = MD._ckpt_path(b.folder, 1, 2)
-    shutil.copyfile(MD._ckpt_path(a.folder, 1, 2), target)  # a valid file, but another network's
+    target = MDC._ckpt_path(b.folder, 1, 2)
+    shutil.copyfile(MDC._ckpt_path(a.folder, 1, 2), target)  # a valid file, but another network's
     with pytest.raises(MD.CheckpointError, match="do not match"):
         MD.load_dbn(tiny(seed=1), b.data_id, cache_dir=tmp_path)
     calls = _count_epochs(monkeypatch)

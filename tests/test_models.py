@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rr_utils import models as M
+from rr_utils.models import checkpoints as MC
 from rr_utils.models import DBN, RBM, CheckpointError, DBNConfig, RBMConfig, cache_key, load_dbn, train_dbn
 
 N_VIS = 64
@@ -218,13 +219,12 @@ def test_train_shapes_history_and_checkpoint_files(data, tmp_path):
 
 def test_states_api(data, tmp_path):
     dbn = train_dbn(tiny(epochs=1), data, cache_dir=tmp_path, data_id="d", progress=False)
-    probs = dbn.up_pass(data)
-    assert [p.shape for p in probs] == [(300, 16), (300, 8)] and probs[0].dtype == np.float32
-    assert len(dbn.up_pass(data, upto=1)) == 1
-    # batching changes the result at most at rounding level (BLAS blocking)
-    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(probs, dbn.up_pass(data, batch_size=7)))
-    assert all(np.array_equal(a, b) for a, b in zip(probs, dbn.up_pass(data)))
+    p1 = dbn.rbms[0].hidden_probs(data)
+    probs = [p1.numpy(), dbn.rbms[1].hidden_probs(p1).numpy()]
     states = dbn.binary_states(data)
+    assert len(dbn.binary_states(data, upto=1)) == 1
+    # batching changes the probabilities at most at rounding level (BLAS blocking): same states here
+    assert all(np.array_equal(a, b) for a, b in zip(states, dbn.binary_states(data, batch_size=7)))
     assert [s.shape for s in states] == [(300, 16), (300, 8)]
     assert all(s.dtype == np.bool_ for s in states)
     assert all(np.array_equal(s, p > 0.5) for s, p in zip(states, probs))  # strict threshold
@@ -235,8 +235,6 @@ def test_states_api(data, tmp_path):
     # sample frequencies follow the probabilities
     many = dbn.sampled_states(data[:20], n_samples=2000, generator=2, upto=1)[0]
     assert np.abs(many.mean(0) - probs[0][:20]).max() < 0.06
-    down = dbn.down_pass(probs[1], layer=1)
-    assert down.shape == (300, N_VIS) and down.min() >= 0 and down.max() <= 1
     with pytest.raises(ValueError):
         dbn.binary_states(data[:, :10])
 
@@ -279,7 +277,7 @@ def test_cache_hit_loads_without_training(data, tmp_path, monkeypatch):
 def test_corrupted_checkpoint_is_detected_and_recomputed(data, tmp_path, how):
     cfg = tiny(epochs=5)
     first = train_dbn(cfg, data, cache_dir=tmp_path, data_id="d", progress=False)
-    target = M._ckpt_path(first.folder, 0, 5 if how == "truncate" else 2)
+    target = MC._ckpt_path(first.folder, 0, 5 if how == "truncate" else 2)
     raw = bytearray(target.read_bytes())
     if how == "truncate":
         target.write_bytes(bytes(raw[: len(raw) // 2]))
@@ -287,7 +285,7 @@ def test_corrupted_checkpoint_is_detected_and_recomputed(data, tmp_path, how):
         raw[-100] ^= 0xFF
         target.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError):
-        M._load_checkpoint(target, first.key, 0, int(target.stem[-4:]))
+        MC._load_checkpoint(target, first.key, 0, int(target.stem[-4:]))
     calls = []
     orig = RBM.fit_epoch
 
@@ -302,7 +300,7 @@ def test_corrupted_checkpoint_is_detected_and_recomputed(data, tmp_path, how):
     assert same_weights(weights(first), weights(second))
     # recomputed from the last valid checkpoint before the bad one
     assert calls == ([4] if how == "truncate" else [1, 2, 3, 4])
-    M._load_checkpoint(target, first.key, 0, int(target.stem[-4:]))  # valid again
+    MC._load_checkpoint(target, first.key, 0, int(target.stem[-4:]))  # valid again
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train_dbn(cfg, data, cache_dir=tmp_path, data_id="d", progress=False)
@@ -310,7 +308,7 @@ def test_corrupted_checkpoint_is_detected_and_recomputed(data, tmp_path, how):
 
 def test_lazy_checkpoint_access_reports_corruption(data, tmp_path):
     dbn = train_dbn(tiny(), data, cache_dir=tmp_path, data_id="d", progress=False)
-    path = M._ckpt_path(dbn.folder, 1, 1)
+    path = MC._ckpt_path(dbn.folder, 1, 1)
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(CheckpointError, match="sha256"):
         dbn.checkpoints[1][1]
@@ -390,7 +388,7 @@ def test_meta_kept_for_its_key_replaced_otherwise_and_stale_temps_removed(data, 
     young = dbn.folder / ".layer00_epoch0001.live.tmp.pt"  # maybe another process writing now
     old.write_bytes(b"half")
     young.write_bytes(b"half")
-    past = time.time() - 2 * M.STALE_TEMP_S
+    past = time.time() - 2 * MC.STALE_TEMP_S
     os.utime(old, (past, past))
     with pytest.warns(RuntimeWarning, match="test_id"):  # the cached history was logged on t1: meta keeps t1
         train_dbn(cfg, data, cache_dir=tmp_path, data_id="d1", progress=False, test_data=data[:50], test_id="t2")
@@ -403,3 +401,25 @@ def test_meta_kept_for_its_key_replaced_otherwise_and_stale_temps_removed(data, 
     meta.write_text("{half")
     train_dbn(cfg, data, **same)
     assert json.loads(meta.read_text())["key"] == dbn.key
+
+
+def test_cache_key_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch):
+    from rr_utils.models import cache as MK
+
+    def code(text):
+        mod = tmp_path / "keymod.py"
+        mod.write_text(text)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        import importlib
+        import sys
+        sys.modules.pop("keymod", None)
+        importlib.invalidate_caches()
+        return MK._function_code("keymod:K.f")
+
+    base = code('class K:\n    def f(self, x):\n        """Doc."""\n        return x + 1\n')
+    assert code('class K:\n    def f(self, x):\n        """Other doc."""\n        # a comment\n        return x + 1  # why\n') == base
+    assert code('class K:\n    def f(self, x):\n        """Doc."""\n        return x + 2\n') != base
+    with pytest.raises(LookupError, match="keymod:K.f"):
+        code("class K:\n    def g(self):\n        pass\n")
+    # every listed function exists in the current source
+    assert len(MK.compute_sha256()) == 64 and len(MK.COMPUTE_FUNCTIONS) >= 10

@@ -116,3 +116,29 @@ def test_unparsable_cell_is_named(sandbox):
     _nb(nbdir / "01_a.ipynb", "quick = False", "def broken(:\n    pass")
     with pytest.raises(SystemExit, match="01_a.ipynb: cannot parse"):
         pipeline.main([])
+
+
+def test_stamp_covers_every_file_of_an_imported_subpackage(sandbox, tmp_path, monkeypatch):
+    nbdir, _, ran = sandbox
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low.py").write_text("X = 1\n")
+    (pkg / "other.py").write_text("Y = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("from rr_utils.sub.inner import g\n")
+    (pkg / "sub" / "inner.py").write_text("from .. import low\nfrom . import helper\ndef g():\n    pass\n")
+    (pkg / "sub" / "helper.py").write_text("Z = 1\n")
+    monkeypatch.setattr(pipeline, "PACKAGE", pkg)
+    _nb(nbdir / "01_a.ipynb", "quick = False", "from rr_utils.sub import g")
+    _nb(nbdir / "02_b.ipynb", "quick = False", "import rr_utils.other")
+    files = [str(p.relative_to(pkg)) for p in pipeline.notebook_modules(nbdir / "01_a.ipynb")]
+    assert files == ["__init__.py", "low.py", "sub/__init__.py", "sub/helper.py", "sub/inner.py"]
+    pipeline.main([])
+    ran.clear()
+    (pkg / "sub" / "helper.py").write_text("Z = 2\n")  # a file of the subpackage: 01 reruns, 02 does not
+    pipeline.main([])
+    assert ran == ["01_a"]
+    ran.clear()
+    (pkg / "low.py").write_text("X = 2\n")  # reached from inside the subpackage by a relative import
+    pipeline.main([])
+    assert ran == ["01_a"]
