@@ -7,14 +7,22 @@ in [0, 1]) as its visible units and ``layers[l]`` takes as visible units the
 hidden units of ``layers[l-1]``. "Depth d" (1-based) is the d-th hidden layer,
 whose RBM is ``layers[d-1]``.
 
-Generation (the authors' procedure, paper-notes section 3)
+Generation (the authors' procedure, docs/paper.md §3)
     ``generate_from_layer``: chains of alternating steps on the RBM of one
-    layer, then a deterministic projection down to pixels (``project_down``).
+    layer, then a deterministic projection down to pixels (``project_down``);
+    ``generate_snapshots``: the same chains read out after several numbers of
+    steps (the mixing check).
 
 Scoring (ours: the paper has no numeric score for generation)
     ``train_classifier`` -> ``DigitClassifier``, a small MLP used only as a
-    measuring tool; ``generation_scores`` (confidence, class coverage and
-    entropy, nearest-training-image distance, one combined ``quality``).
+    measuring tool, with ``features`` (its penultimate layer);
+    ``ScoreReference`` (held-out real digits) and ``sample_scores``: the
+    Frechet distance in the classifier's feature space (``FeatureStats``,
+    ``frechet_distance``; the primary score), distinct images
+    (``distinct_images``), within-class diversity (``within_class_diversity``),
+    distance to the nearest held-out digit (``nearest_neighbour_distances``),
+    confidence and class entropy. The claim built on them is in
+    ``rr_utils.claims.generation``.
 
 Plotting helper: ``image_grid``.
 """

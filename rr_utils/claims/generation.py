@@ -64,7 +64,8 @@ __all__ = [
     "max_relevance_depth",
 ]
 
-TEXT_C4 = "The Zipf layer is the one that best generates patterns resembling the training data."
+# the same words as rr_utils.claims.TEXT["C4"]
+TEXT_C4 = "The Zipf layer is the best generator of patterns resembling the training data."
 TEXT_MAX_RELEVANCE = ("The layer of maximal relevance (largest H[K] on the training inputs) is the one that best "
                       "generates (our hypothesis, from the README's earlier finding on the quality score, stated "
                       "before this test was run).")
@@ -278,22 +279,38 @@ def paired_comparison(scores: pd.DataFrame, target_depth, score: str = PRIMARY_S
     return out
 
 
-def _verdict(text: str, comparison: dict, margin: float, target_name: str) -> dict:
-    """holds_as_stated / holds_vs_null from a ``paired_comparison`` (see the module docstring)."""
-    out = {"text": text, "holds_as_stated": False, "holds_vs_null": False}
-    rule_stated = (f"{target_name} beats the best other layer: upper end of the {comparison['confidence']:.0%} "
-                   f"t-interval over network seeds of mean D = {comparison['score']}(target) - "
-                   f"{comparison['score']}(best other layer) (sign: negative = target better) below 0; "
-                   "with one seed, D < 0")
-    rule_null = (f"{target_name} is closer to the best than a layer chosen at random: upper end of the t-interval "
-                 f"of mean (D - D_random) below -margin (margin = {margin:g}); with one seed, the point estimate")
-    out.update(rule_as_stated=rule_stated, rule_vs_null=rule_null, margin=margin)
-    out.update({k: v for k, v in comparison.items() if k != "per_seed"})
-    out["per_seed"] = comparison["per_seed"]
+def _verdict(cid: str, text: str, comparison: dict, margin: float, target_name: str) -> dict:
+    """holds_as_stated / holds_vs_null from a ``paired_comparison`` (see the module docstring).
+
+    The record has the shape of ``rr_utils.claims.verdict`` ("id", "text", the
+    two bools, "as_stated" and "vs_null" with their numbers and rule, "note"),
+    plus "evidence" with the per-seed numbers: C4 is judged across seeds at once.
+    """
+    conf, score = comparison["confidence"], comparison["score"]
+    as_stated = {"rule": (f"{target_name} beats the best other layer: the upper end of the {conf:.0%} t-interval over "
+                          f"network seeds of mean D = {score}(target) - {score}(best other layer) is below 0 "
+                          "(sign flipped for a higher-is-better score); one seed: D < 0"),
+                 "score": score, "lower_is_better": comparison["lower_is_better"]}
+    vs_null = {"rule": (f"{target_name} is closer to the best than a layer chosen at random: the upper end of the "
+                        f"{conf:.0%} t-interval of mean (D - D_random) is below -margin; D_random = the mean over all "
+                        "layers r of the same comparison for r; one seed: the point estimate"),
+               "margin": margin}
+    for k in ("D", "fraction_target_best", "mean_rank"):
+        if k in comparison:
+            as_stated[k] = comparison[k]
+    for k in ("D_minus_D_random", "mean_D_random", "mean_rank_random_layer", "mean_win_rate"):
+        if k in comparison:
+            vs_null[k] = comparison[k]
+    evidence = {k: comparison[k] for k in ("n_seeds", "n_seeds_with_target", "seeds_without_target", "confidence",
+                                           "per_seed")}
+    out = {"id": cid, "text": text, "holds_as_stated": False, "holds_vs_null": False, "as_stated": as_stated,
+           "vs_null": vs_null, "note": "", "evidence": evidence}
     if comparison["seeds_without_target"]:
-        out["reason"] = f"no {target_name} in seeds {comparison['seeds_without_target']}"
+        out["note"] = f"no {target_name} in seeds {comparison['seeds_without_target']}: both verdicts false"
         return out
     d, dn = comparison["D"], comparison["D_minus_D_random"]
+    if comparison["n_seeds"] == 1:
+        out["note"] = "one network: point estimates, no interval"
     hi_d = d["ci_high"] if d["ci_high"] is not None else d["mean"]
     hi_dn = dn["ci_high"] if dn["ci_high"] is not None else dn["mean"]
     out["holds_as_stated"] = bool(hi_d < 0)
@@ -309,7 +326,8 @@ def _check_margin(margin) -> float:
 
 def claim_c4(scores: pd.DataFrame, zipf_depth, *, score: str = PRIMARY_SCORE, lower_is_better=None,
              confidence: float = 0.95, margin: float = 0.0) -> dict:
-    """Verdict record for C4: {"text", "holds_as_stated", "holds_vs_null", ...the numbers behind them}.
+    """Verdict record for C4: {"id", "text", "holds_as_stated", "holds_vs_null", "as_stated", "vs_null", "note",
+    "evidence"} (the numbers behind each verdict in "as_stated" / "vs_null", per-seed numbers in "evidence").
 
     ``scores``: pooled scores, one row per (seed, depth) at one number of steps
     (``layer_scores``' ``pooled`` with a ``seed`` column added, concatenated over
@@ -319,7 +337,7 @@ def claim_c4(scores: pd.DataFrame, zipf_depth, *, score: str = PRIMARY_SCORE, lo
     """
     margin = _check_margin(margin)
     comp = paired_comparison(scores, zipf_depth, score, lower_is_better, confidence)
-    return _verdict(TEXT_C4, comp, margin, "the Zipf layer")
+    return _verdict("C4", TEXT_C4, comp, margin, "the Zipf layer")
 
 
 def max_relevance_hypothesis(scores: pd.DataFrame, max_relevance_depth, *, score: str = PRIMARY_SCORE,
@@ -331,7 +349,7 @@ def max_relevance_hypothesis(scores: pd.DataFrame, max_relevance_depth, *, score
     """
     margin = _check_margin(margin)
     comp = paired_comparison(scores, max_relevance_depth, score, lower_is_better, confidence)
-    out = _verdict(TEXT_MAX_RELEVANCE, comp, margin, "the maximal-relevance layer")
+    out = _verdict("H_max_relevance", TEXT_MAX_RELEVANCE, comp, margin, "the maximal-relevance layer")
     out["stated_beforehand"] = True
     return out
 
