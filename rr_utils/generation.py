@@ -395,6 +395,12 @@ def nearest_neighbour_distances(queries, references, device=None, chunk: int = 8
     r = _images(references, "references", dev)
     if q.shape[1] != r.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} pixels but references have {r.shape[1]}")
+    return _nn_distances(q, r, chunk)
+
+
+def _nn_distances(q: torch.Tensor, r: torch.Tensor, chunk: int = 8192) -> np.ndarray:
+    """``nearest_neighbour_distances`` on validated tensors (same device and width)."""
+    dev = q.device
     q2 = (q * q).sum(1, keepdim=True)
     best = torch.full((len(q),), float("inf"), device=dev)
     best_idx = torch.zeros(len(q), dtype=torch.int64, device=dev)
@@ -550,12 +556,15 @@ def distinct_images(images, threshold: float = 0.5) -> int:
     count once: this measures how many different *shapes* a sample holds (a
     layer of n binary units can make at most 2^n distinct images).
     """
-    from .entropy import state_counts
-
     if not (is_real(threshold) and 0 <= threshold < 1):
         raise ValueError(f"threshold: expected a number in [0, 1), got {threshold!r}")
-    x = _images(images, "images", torch.device("cpu")).numpy()
-    return int(len(state_counts(x > threshold)))
+    return _distinct(_images(images, "images", _CPU), threshold)
+
+
+def _distinct(x: torch.Tensor, threshold: float) -> int:
+    from .entropy import state_counts
+
+    return int(len(state_counts((x > threshold).cpu().numpy())))
 
 
 def within_class_diversity(images, labels) -> dict:
@@ -567,16 +576,21 @@ def within_class_diversity(images, labels) -> dict:
     image; NaN (with ``n_pairs`` = 0) when no class has two images. Also
     returns ``n_pairs`` and ``n_classes_with_pairs``.
     """
-    x = _images(images, "images", torch.device("cpu")).double()
+    x = _images(images, "images", _CPU)
     y = _to_numpy(labels, "labels").reshape(-1)
     if len(y) != len(x):
         raise ValueError(f"labels: {len(y)} labels for {len(x)} images")
+    return _within_class(x, y)
+
+
+def _within_class(x: torch.Tensor, y: np.ndarray) -> dict:
+    x = x.double()
     total, pairs, classes = 0.0, 0, 0
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         if len(idx) < 2:
             continue
-        d = torch.pdist(x[torch.as_tensor(idx)])
+        d = torch.pdist(x[torch.as_tensor(idx, device=x.device)])
         total += float(d.sum())
         pairs += len(d)
         classes += 1
@@ -652,91 +666,37 @@ def sample_scores(generated, reference: ScoreReference, threshold: float = 0.5) 
     if not isinstance(reference, ScoreReference):
         raise ValueError(f"reference: expected a ScoreReference, got {type(reference).__name__}")
     dev = reference.device
-    gen = _images(generated, "generated", dev)
-    if gen.shape[1] != reference.held_out.shape[1]:
-        raise ValueError(f"generated has {gen.shape[1]} pixels but the reference digits have "
-                         f"{reference.held_out.shape[1]}")
-    if len(gen) < 2:
-        raise ValueError("generated: need at least 2 images for the Frechet distance")
-    x = gen.cpu().numpy()
-    probs = _to_numpy(reference.classifier.predict_proba(x), "predict_proba output").astype(np.float64)
-    if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:
-        raise ValueError(f"classifier.predict_proba returned shape {probs.shape}; expected ({len(gen)}, n_classes)")
-    n_classes = probs.shape[1]
-    pred = probs.argmax(axis=1)
-    counts = np.bincount(pred, minlength=n_classes)
-    p = counts[counts > 0] / counts.sum()
-    entropy = float(-(p * np.log(p)).sum() / math.log(n_classes)) + 0.0
-    confidence = float(probs.max(axis=1).mean())
-    n_distinct = distinct_images(x, threshold)
-    return {
-        "n_generated": int(len(gen)),
-        "frechet_distance": frechet_distance(FeatureStats(reference._features(gen), "generated features"),
-                                             reference.stats),
-        "n_distinct": n_distinct,
-        "distinct_fraction": n_distinct / len(gen),
-        "within_class_diversity": within_class_diversity(x, pred)["mean_distance"],
-        "nn_distance_test": float(nearest_neighbour_distances(gen, reference.held_out, dev).mean()),
-        "confidence": confidence,
-        "class_entropy": entropy,
-        "class_coverage": int((counts > 0).sum()),
-        "quality": confidence * entropy,
-    }
-
-
-def generation_scores(generated, classifier, train_images, reference_images=None, device=None) -> dict:
-    """Scores of generated images (ours: the paper gives no numeric score).
-
-    Keys (JSON-serialisable floats / ints):
-
-    - ``confidence``: mean over images of the classifier's largest class
-      probability (how clearly each image reads as *some* digit);
-    - ``class_coverage``: number of distinct predicted classes (0..n_classes);
-    - ``class_entropy``: entropy (nats) of the histogram of predicted classes
-      divided by log(n_classes) = log 10: 1 when all digits are equally
-      represented, 0 when every image gets the same label;
-    - ``class_counts``: that histogram, a list of ints;
-    - ``quality`` = ``confidence * class_entropy`` in [0, 1], higher is better:
-      clear *and* diverse digits; a layer that always makes the same crisp digit,
-      or varied blurs, scores low;
-    - ``nn_distance``: mean Euclidean distance (pixels in [0, 1]) from each
-      generated image to its nearest image of ``train_images`` (exact search,
-      see ``nearest_neighbour_distances``): small means close to the data,
-      0 means copies;
-    - if ``reference_images`` (held-out real digits) are given,
-      ``nn_distance_baseline`` (the same statistic for them: what "looks like
-      the data" means at this training-set size) and ``nn_distance_ratio`` =
-      nn_distance / baseline. Cost grows as n_reference x n_train; a few
-      hundred to a few thousand references suffice.
-
-    ``classifier`` is anything with ``predict_proba(x) -> (n, n_classes)``
-    (normally a ``DigitClassifier``). A classifier can be confidently wrong on
-    images unlike its training data; read ``confidence`` with ``nn_distance``.
-    """
-    dev = resolve_device(device)
-    gen = _images(generated, "generated", dev)
-    probs = _to_numpy(classifier.predict_proba(gen.cpu().numpy()), "predict_proba output").astype(np.float64)
-    if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:
-        raise ValueError(f"classifier.predict_proba returned shape {probs.shape}; expected ({len(gen)}, n_classes)")
-    n_classes = probs.shape[1]
-    counts = np.bincount(probs.argmax(axis=1), minlength=n_classes)
-    p = counts[counts > 0] / counts.sum()
-    entropy = float(-(p * np.log(p)).sum() / math.log(n_classes)) + 0.0  # + 0.0 turns -0.0 into 0.0
-    confidence = float(probs.max(axis=1).mean())
-    scores = {
-        "n_generated": int(len(gen)),
-        "confidence": confidence,
-        "class_coverage": int((counts > 0).sum()),
-        "class_entropy": entropy,
-        "class_counts": [int(c) for c in counts],
-        "quality": confidence * entropy,
-        "nn_distance": float(nearest_neighbour_distances(gen, train_images, dev).mean()),
-    }
-    if reference_images is not None:
-        base = float(nearest_neighbour_distances(reference_images, train_images, dev).mean())
-        scores["nn_distance_baseline"] = base
-        scores["nn_distance_ratio"] = scores["nn_distance"] / base if base > 0 else float("nan")
-    return scores
+    with _cpu_threads(dev, 1):  # many small operations: 1 thread (see _cpu_threads)
+        gen = _images(generated, "generated", dev)
+        if gen.shape[1] != reference.held_out.shape[1]:
+            raise ValueError(f"generated has {gen.shape[1]} pixels but the reference digits have "
+                             f"{reference.held_out.shape[1]}")
+        if len(gen) < 2:
+            raise ValueError("generated: need at least 2 images for the Frechet distance")
+        x = gen.cpu().numpy()
+        probs = _to_numpy(reference.classifier.predict_proba(x), "predict_proba output").astype(np.float64)
+        if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:
+            raise ValueError(f"classifier.predict_proba returned shape {probs.shape}; expected ({len(gen)}, n_classes)")
+        n_classes = probs.shape[1]
+        pred = probs.argmax(axis=1)
+        counts = np.bincount(pred, minlength=n_classes)
+        p = counts[counts > 0] / counts.sum()
+        entropy = float(-(p * np.log(p)).sum() / math.log(n_classes)) + 0.0
+        confidence = float(probs.max(axis=1).mean())
+        n_distinct = _distinct(gen, threshold)
+        return {
+            "n_generated": int(len(gen)),
+            "frechet_distance": frechet_distance(FeatureStats(reference._features(gen), "generated features"),
+                                                 reference.stats),
+            "n_distinct": n_distinct,
+            "distinct_fraction": n_distinct / len(gen),
+            "within_class_diversity": _within_class(gen, pred)["mean_distance"],
+            "nn_distance_test": float(_nn_distances(gen, reference.held_out).mean()),
+            "confidence": confidence,
+            "class_entropy": entropy,
+            "class_coverage": int((counts > 0).sum()),
+            "quality": confidence * entropy,
+        }
 
 
 # --------------------------------------------------------------------------- plotting

@@ -371,7 +371,7 @@ def max_relevance_depth(table: pd.DataFrame, split: str = "train") -> int:
 
 
 def mixing_check(runs: pd.DataFrame, short: int = 2000, long: int = 5000, score: str = PRIMARY_SCORE,
-                 rel_tol: float = 0.1, confidence: float = 0.95) -> dict:
+                 rel_tol: float = 0.1, confidence: float = 0.95, pooled: pd.DataFrame | None = None) -> dict:
     """Has the score stopped changing after ``short`` steps? Compared with ``long`` steps, run by run.
 
     ``runs``: ``layer_scores``' per-run table holding both step counts (the
@@ -382,7 +382,12 @@ def mixing_check(runs: pd.DataFrame, short: int = 2000, long: int = 5000, score:
     ``rel_tol`` or the interval contains 0 (no change detectable between
     runs). Our rule; it is necessary for mixing, not sufficient (a chain
     stuck in one mode for 5,000 steps passes). ``mixed`` is True if every
-    layer is.
+    layer is; ``not_mixed_depths`` lists the others.
+
+    With ``pooled`` (``layer_scores``' pooled table), also the best layer and
+    every layer's rank by ``score`` at each number of steps there
+    (``best_depth_by_steps``, ``rank_by_steps``): whether a verdict would
+    change with longer chains.
     """
     confidence = _check_confidence(confidence)
     if not (is_real(rel_tol) and rel_tol >= 0):
@@ -409,8 +414,21 @@ def mixing_check(runs: pd.DataFrame, short: int = 2000, long: int = 5000, score:
         within_noise = lo is not None and lo <= 0 <= hi
         per_layer.append({"depth": int(depth), f"mean_{score}_{long}": base, "mean_change": m, "ci_low": lo,
                           "ci_high": hi, "relative_change": float(rel), "mixed": bool(abs(rel) <= rel_tol or within_noise)})
-    return {"short": short, "long": long, "score": score, "rel_tol": rel_tol, "confidence": confidence,
-            "rule": (f"a layer is mixed at {short} steps if its mean {score} over chain runs changes by at most "
-                     f"{rel_tol:.0%} from {short} to {long} steps, or the {confidence:.0%} t-interval of the "
-                     "paired change contains 0 (ours; necessary, not sufficient)"),
-            "mixed": bool(all(r["mixed"] for r in per_layer)), "per_layer": per_layer}
+    out = {"short": short, "long": long, "score": score, "rel_tol": rel_tol, "confidence": confidence,
+           "rule": (f"a layer is mixed at {short} steps if its mean {score} over chain runs changes by at most "
+                    f"{rel_tol:.0%} from {short} to {long} steps, or the {confidence:.0%} t-interval of the "
+                    "paired change contains 0 (ours; necessary, not sufficient)"),
+           "mixed": bool(all(r["mixed"] for r in per_layer)),
+           "not_mixed_depths": [r["depth"] for r in per_layer if not r["mixed"]], "per_layer": per_layer}
+    if pooled is not None:
+        if not isinstance(pooled, pd.DataFrame) or "steps" not in pooled.columns:
+            raise ValueError("pooled: expected layer_scores' pooled table (a DataFrame with a 'steps' column)")
+        sign = 1.0 if LOWER_IS_BETTER.get(score, True) else -1.0
+        out["best_depth_by_steps"], out["rank_by_steps"] = {}, {}
+        for n, g in pooled.groupby("steps"):
+            g = _check_scores(g.drop(columns="steps"), score, "pooled")
+            v = sign * g[score].to_numpy()
+            d = g["depth"].astype(int).to_numpy()
+            out["best_depth_by_steps"][int(n)] = int(d[np.argmin(v)])
+            out["rank_by_steps"][int(n)] = {int(di): int(1 + np.sum(v < vi)) for di, vi in zip(d, v)}
+    return out
