@@ -699,6 +699,61 @@ def sample_scores(generated, reference: ScoreReference, threshold: float = 0.5) 
         }
 
 
+def generation_scores(generated, classifier, train_images, reference_images=None, device=None) -> dict:
+    """Scores of generated images (ours: the paper gives no numeric score).
+
+    Keys (JSON-serialisable floats / ints):
+
+    - ``confidence``: mean over images of the classifier's largest class
+      probability (how clearly each image reads as *some* digit);
+    - ``class_coverage``: number of distinct predicted classes (0..n_classes);
+    - ``class_entropy``: entropy (nats) of the histogram of predicted classes
+      divided by log(n_classes) = log 10: 1 when all digits are equally
+      represented, 0 when every image gets the same label;
+    - ``class_counts``: that histogram, a list of ints;
+    - ``quality`` = ``confidence * class_entropy`` in [0, 1], higher is better:
+      clear *and* diverse digits; a layer that always makes the same crisp digit,
+      or varied blurs, scores low;
+    - ``nn_distance``: mean Euclidean distance (pixels in [0, 1]) from each
+      generated image to its nearest image of ``train_images`` (exact search,
+      see ``nearest_neighbour_distances``): small means close to the data,
+      0 means copies;
+    - if ``reference_images`` (held-out real digits) are given,
+      ``nn_distance_baseline`` (the same statistic for them: what "looks like
+      the data" means at this training-set size) and ``nn_distance_ratio`` =
+      nn_distance / baseline. Cost grows as n_reference x n_train; a few
+      hundred to a few thousand references suffice.
+
+    ``classifier`` is anything with ``predict_proba(x) -> (n, n_classes)``
+    (normally a ``DigitClassifier``). A classifier can be confidently wrong on
+    images unlike its training data; read ``confidence`` with ``nn_distance``.
+    """
+    dev = resolve_device(device)
+    gen = _images(generated, "generated", dev)
+    probs = _to_numpy(classifier.predict_proba(gen.cpu().numpy()), "predict_proba output").astype(np.float64)
+    if probs.ndim != 2 or probs.shape[0] != len(gen) or probs.shape[1] < 2:
+        raise ValueError(f"classifier.predict_proba returned shape {probs.shape}; expected ({len(gen)}, n_classes)")
+    n_classes = probs.shape[1]
+    counts = np.bincount(probs.argmax(axis=1), minlength=n_classes)
+    p = counts[counts > 0] / counts.sum()
+    entropy = float(-(p * np.log(p)).sum() / math.log(n_classes)) + 0.0  # + 0.0 turns -0.0 into 0.0
+    confidence = float(probs.max(axis=1).mean())
+    scores = {
+        "n_generated": int(len(gen)),
+        "confidence": confidence,
+        "class_coverage": int((counts > 0).sum()),
+        "class_entropy": entropy,
+        "class_counts": [int(c) for c in counts],
+        "quality": confidence * entropy,
+        "nn_distance": float(nearest_neighbour_distances(gen, train_images, dev).mean()),
+    }
+    if reference_images is not None:
+        base = float(nearest_neighbour_distances(reference_images, train_images, dev).mean())
+        scores["nn_distance_baseline"] = base
+        scores["nn_distance_ratio"] = scores["nn_distance"] / base if base > 0 else float("nan")
+    return scores
+
+
 # --------------------------------------------------------------------------- plotting
 
 
