@@ -84,11 +84,6 @@ def entropy_row(counts) -> dict:
                 below_bound_norm=(bound_hk - s["H_K"]) / np.log(s["M"]))
 
 
-def layer_counts(dbn, x) -> list[np.ndarray]:
-    """State counts k_s of each layer for inputs x."""
-    return [E.state_counts(s) for s in dbn.binary_states(x)]
-
-
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
     """The results/layers.json document (entropies in nats)."""
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
@@ -192,3 +187,53 @@ def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
     out["zipf_layer_quality"] = float(scores.loc[scores["depth"] == zipf_depth, "quality"].iloc[0])
     out["holds"] = bool(abs(int(best["depth"]) - int(zipf_depth)) <= 1)
     return out
+
+
+def layer_summary(dbn, splits: dict, seed: int = 0) -> pd.DataFrame:
+    """Per layer on the train split: entropies, distance below the bound and fitted mu (one up-pass)."""
+    table, counts = layer_table_and_counts(dbn, splits, seed)
+    train = table[table["split"] == "train"].reset_index(drop=True)
+    return train.merge(fit_layers(counts, dbn.sizes)[["depth", "mu", "mu_err"]], on="depth")
+
+
+def compare_recipes(summaries: dict, reference: str, other: str, yardstick: str,
+                    columns=("H_s_norm", "H_K_norm", "mu")) -> dict:
+    """How far ``other`` (e.g. the classical update) moves each layer from ``reference`` (the authors'
+    update, same seed), next to how far ``yardstick`` (the reference recipe with another seed) does.
+
+    ``summaries``: name -> ``layer_summary`` table (same widths).  Returns the per-layer table
+    (values and absolute differences), the largest differences over the layers that are neither at
+    (1, 0) nor on the diagonal H[K] = H[s] in the reference (where every network must sit), and each
+    network's relevance-peak and Zipf layers (the rules of claims C1 and C3).
+    """
+    for name in (reference, other, yardstick):
+        if name not in summaries:
+            raise ValueError(f"summaries: no entry {name!r}; have {sorted(summaries)}")
+        _check_table(summaries[name], ["depth", "units", *columns], f"summaries[{name!r}]")
+    ref = summaries[reference].set_index("depth")
+    if any(not summaries[n].set_index("depth")["units"].equals(ref["units"]) for n in (other, yardstick)):
+        raise ValueError("summaries: the networks must have the same layer widths")
+    table = ref[["units"]].copy()
+    for c in columns:
+        for tag, name in (("ref", reference), ("other", other), ("yardstick", yardstick)):
+            table[f"{c}_{tag}"] = summaries[name].set_index("depth")[c]
+        table[f"d_{c}_other"] = (table[f"{c}_other"] - table[f"{c}_ref"]).abs()
+        table[f"d_{c}_yardstick"] = (table[f"{c}_yardstick"] - table[f"{c}_ref"]).abs()
+    informative = (ref["H_s_norm"] < 0.99) & (ref["H_s_norm"] - ref["H_K_norm"] > 1e-6)
+    worst = {f"max_d_{c}_{tag}": (None if not informative.any() or table.loc[informative, f"d_{c}_{tag}"].isna().all()
+                                  else float(table.loc[informative, f"d_{c}_{tag}"].max()))
+             for c in columns for tag in ("other", "yardstick")}
+
+    def landmarks(t):
+        fitted = t.dropna(subset=["mu"])
+        zipf = None if fitted.empty else fitted.loc[(fitted["mu"] - 1).abs().idxmin()]
+        top = t.loc[t["H_K_norm"].idxmax()]
+        return {"relevance_peak_units": int(top["units"]), "relevance_peak_H_K_norm": float(top["H_K_norm"]),
+                "zipf_layer_units": None if zipf is None else int(zipf["units"]),
+                "zipf_layer_mu": None if zipf is None else float(zipf["mu"])}
+
+    return {"reference": reference, "other": other, "yardstick": yardstick,
+            "informative_layers_units": [int(u) for u in ref.loc[informative, "units"]],
+            "largest_differences": worst,
+            "landmarks": {name: landmarks(summaries[name]) for name in (reference, other, yardstick)},
+            "per_layer": table.reset_index().round(6).replace({np.nan: None}).to_dict("records")}

@@ -13,7 +13,7 @@ Generation (the authors' procedure, docs/paper.md §3)
     ``generate_snapshots``: the same chains read out after several numbers of
     steps (the mixing check).
 
-Scoring (ours: the paper has no numeric score for generation)
+Scoring (ours: the paper has no numeric score for generation; docs/paper.md §4, C4)
     ``train_classifier`` -> ``DigitClassifier``, a small MLP used only as a
     measuring tool, with ``features`` (its penultimate layer);
     ``ScoreReference`` (held-out real digits) and ``sample_scores``: the
@@ -39,6 +39,7 @@ from torch import nn
 
 from ._checks import _to_numpy, check_int, is_int, is_real
 from .devices import resolve_device
+from .progress import show_progress
 
 __all__ = [
     "generate_from_layer",
@@ -187,7 +188,7 @@ def _project(stack, depth: int, x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 2000, seed: int = 0,
-                        device=None, cpu_threads: int | None = 1) -> np.ndarray:
+                        device=None, cpu_threads: int | None = 1, progress: bool | None = None) -> np.ndarray:
     """Generate ``n_chains`` images from hidden layer ``depth`` (1-based), as the authors did.
 
     On the RBM ``(W, a, b) = layers[depth-1]``:
@@ -206,16 +207,19 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     is reproducible for a given seed and device (CPU and CUDA streams differ).
     Returns float32 (n_chains, n_pixels) in [0, 1] (n_pixels = 784 for MNIST).
     On CPU the chain runs on ``cpu_threads`` torch threads (None: unchanged;
-    see ``_cpu_threads`` for why 1). Raises ValueError for a bad depth,
-    n_chains < 1, n_steps < 1 or weights whose shapes do not chain.
+    see ``_cpu_threads`` for why 1). ``progress``: a tqdm.auto bar over the
+    steps (None: shown in a Jupyter kernel or on a terminal, see
+    ``rr_utils.progress``); it never touches the random stream. Raises
+    ValueError for a bad depth, n_chains < 1, n_steps < 1 or weights whose
+    shapes do not chain.
     """
     n_steps = check_int(n_steps, "n_steps", 1)
-    return generate_snapshots(layers, depth, (n_steps,), n_chains, seed, device, cpu_threads)[n_steps]
+    return generate_snapshots(layers, depth, (n_steps,), n_chains, seed, device, cpu_threads, progress)[n_steps]
 
 
 @torch.inference_mode()
 def generate_snapshots(layers, depth: int, steps=(500, 2000, 5000), n_chains: int = 100, seed: int = 0,
-                       device=None, cpu_threads: int | None = 1) -> dict[int, np.ndarray]:
+                       device=None, cpu_threads: int | None = 1, progress: bool | None = None) -> dict[int, np.ndarray]:
     """``generate_from_layer`` read out after each number of steps in ``steps``: {n_steps: images}.
 
     One set of chains runs to ``max(steps)``; the images at ``n`` steps are
@@ -238,15 +242,31 @@ def generate_snapshots(layers, depth: int, steps=(500, 2000, 5000), n_chains: in
     Wt = W.T.contiguous()  # contiguous once, not at every step
     h = torch.rand(n_chains, W.shape[1], generator=gen, device=dev)
     out, done = {}, 0
-    with _cpu_threads(dev, cpu_threads):
-        for n in steps:
-            for _ in range(n - done):
-                h_s = torch.bernoulli(h, generator=gen)
-                v = torch.sigmoid(torch.addmm(a, h_s, Wt))
-                h = torch.sigmoid(torch.addmm(b, v, W))
-            done = n
-            out[n] = _project(stack, depth, v).cpu().numpy()
+    bar = _progress_bar(steps[-1], f"generating from layer {depth}", progress)
+    try:
+        with _cpu_threads(dev, cpu_threads):
+            for n in steps:
+                for _ in range(n - done):
+                    h_s = torch.bernoulli(h, generator=gen)
+                    v = torch.sigmoid(torch.addmm(a, h_s, Wt))
+                    h = torch.sigmoid(torch.addmm(b, v, W))
+                    if bar is not None:
+                        bar.update()
+                done = n
+                out[n] = _project(stack, depth, v).cpu().numpy()
+    finally:
+        if bar is not None:
+            bar.close()
     return out
+
+
+def _progress_bar(total: int, desc: str, progress: bool | None):
+    """A tqdm.auto bar (a widget in Jupyter), or None when not shown."""
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
 # --------------------------------------------------------------------------- classifier (ours)

@@ -79,13 +79,15 @@ LOWER_IS_BETTER = {"frechet_distance": True, "nn_distance_test": True, "quality"
 
 
 def layer_scores(layers, reference: G.ScoreReference, *, sizes=None, chain_seeds=range(5), n_chains: int = 100,
-                 steps=(2000,), depths=None, device=None, cpu_threads: int | None = 1):
+                 steps=(2000,), depths=None, device=None, cpu_threads: int | None = 1,
+                 progress: bool | None = None):
     """Generate from every layer with several chain seeds and score the samples.
 
     ``layers``: the DBN's ``layer_params()``; ``sizes``: its ``sizes`` (visible
     first; default: read from the weights). For each depth and chain seed one
     run of ``n_chains`` chains goes to ``max(steps)`` and is read out at every
-    number of steps in ``steps`` (``generation.generate_snapshots``).
+    number of steps in ``steps`` (``generation.generate_snapshots``; ``progress``:
+    its progress bars, see ``rr_utils.progress``).
 
     Returns ``(images, pooled, runs)``:
 
@@ -126,7 +128,7 @@ def layer_scores(layers, reference: G.ScoreReference, *, sizes=None, chain_seeds
     for depth in depths:
         t0 = time.perf_counter()
         per_seed = [G.generate_snapshots(layers, depth, steps, n_chains=n_chains, seed=s, device=device,
-                                         cpu_threads=cpu_threads) for s in chain_seeds]
+                                         cpu_threads=cpu_threads, progress=progress) for s in chain_seeds]
         seconds = time.perf_counter() - t0
         images[depth] = {}
         for n in steps:
