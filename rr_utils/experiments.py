@@ -127,34 +127,6 @@ def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
     return claims.claim_c3_fits(fits, tol)
 
 
-def generation_table(dbn, classifier, splits: dict, n_chains: int, n_steps: int, seed: int = 0):
-    """Generated images per layer and their scores (rr_utils.generation)."""
-    from rr_utils import generation as G
-
-    layers, gen, rows = dbn.layer_params(), {}, []
-    for depth in range(1, dbn.n_layers + 1):
-        gen[depth] = G.generate_from_layer(layers, depth, n_chains=n_chains, n_steps=n_steps, seed=seed)
-        s = G.generation_scores(gen[depth], classifier, splits["train"], reference_images=splits["test"][:1000])
-        rows.append(dict(depth=depth, units=dbn.sizes[depth], **{k: v for k, v in s.items() if k != "class_counts"}))
-    return gen, pd.DataFrame(rows)
-
-
-def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
-    """Best generator (highest quality) is the Zipf layer or a neighbour (±1 layer)."""
-    _check_table(scores, ["depth", "units", "quality"], "scores")
-    if zipf_depth is not None and zipf_depth not in set(scores["depth"].tolist()):
-        raise ValueError(f"zipf_depth: {zipf_depth!r} is not a depth in scores {sorted(scores['depth'].tolist())}")
-    best = scores.loc[scores["quality"].idxmax()]
-    out = {"best_generator_depth": int(best["depth"]), "best_generator_units": int(best["units"]),
-           "best_quality": float(best["quality"]), "zipf_layer_depth": zipf_depth}
-    if zipf_depth is None:
-        out["holds"] = False
-        return out
-    out["zipf_layer_quality"] = float(scores.loc[scores["depth"] == zipf_depth, "quality"].iloc[0])
-    out["holds"] = bool(abs(int(best["depth"]) - int(zipf_depth)) <= 1)
-    return out
-
-
 def layer_summary(dbn, splits: dict, seed: int = 0) -> pd.DataFrame:
     """Per layer on the train split: entropies, distance below the bound and fitted mu (one up-pass)."""
     table, counts = layer_table_and_counts(dbn, splits, seed)

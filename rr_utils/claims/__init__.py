@@ -122,6 +122,12 @@ from rr_utils.claims.stats import (  # noqa: E402
     mu_bootstrap,
     power_law_gof,
 )
+from rr_utils.claims.generation import (  # noqa: E402  (C4: needs the networks, so it has its own functions)
+    claim_c4,
+    max_relevance_hypothesis,
+    mixing_check,
+    paired_comparison,
+)
 
 __all__ = [
     "TEXT", "TOLERANCES", "MARGINS", "HS_EDGE", "MIN_FRACTION", "verdict", "seed_rule",
@@ -129,4 +135,5 @@ __all__ = [
     "fit_layers", "claim_c1_table", "claim_c2_table", "claim_c3_fits",
     "layer_point", "matched_random", "noise_stack", "reference_at_resolution",
     "entropy_intervals", "mu_bootstrap", "power_law_gof", "likelihood_ratio_tests",
+    "claim_c4", "max_relevance_hypothesis", "mixing_check", "paired_comparison",
 ]
