@@ -6,8 +6,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+# Linux users who want the CPU-only torch: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# Headless plotting for code outside notebooks only: Jupyter kernels inherit the
+# environment, and the notebooks show their figures inline (rr_utils.notebook.start).
+HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data data-full reproduce sweep gallery bench test test-unit test-notebooks lab clean clean-cache
@@ -18,9 +23,16 @@ help: ## list the targets
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_INDEX)" ]; then \
+		$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)" --index-url "$(TORCH_INDEX)"; fi
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --sys-prefix --name rr-relevance --display-name "Python (rr-relevance)" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name rr-relevance --display-name "Python (rr-relevance)" \
+		--env MPLBACKEND module://matplotlib_inline.backend_inline >/dev/null
+	@touch $@
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
 	@touch $@
 
 setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
@@ -40,24 +52,24 @@ SWEEP ?= --seeds 0 1 2 3 4 --name mnist_seeds
 sweep: $(STAMP) ## train + analyse a grid of networks as Dask tasks (LocalCluster, or --scheduler ADDR); results/sweep_*.csv
 	$(PY) -m rr_utils.sweep $(SWEEP)
 
-gallery: $(STAMP) ## rebuild the figure gallery figures/index.html from the existing figures
-	$(PY) -m rr_utils.gallery
+gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
+	$(HEADLESS) $(PY) -m rr_utils.gallery
 
-bench: $(STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
-	$(PY) -m benchmarks.run
+bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
+	$(HEADLESS) $(PY) -m benchmarks.run
 
-test: $(STAMP) ## unit tests, then every notebook in quick mode under nbval
-	$(PY) -m pytest tests -q
+test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval
+	$(HEADLESS) $(PY) -m pytest tests -q
 	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
 
-test-unit: $(STAMP) ## unit tests only
-	$(PY) -m pytest tests -q
+test-unit: $(TEST_STAMP) ## unit tests only
+	$(HEADLESS) $(PY) -m pytest tests -q
 
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-clean: ## remove quick-mode outputs, stamps and caches of Python tools (keeps results and figures)
-	rm -rf results/quick figures/quick results/.stamps.json .pytest_cache .hypothesis
+clean: ## remove quick-mode and scratch outputs, stamps and caches of Python tools (keeps results and figures)
+	rm -rf results/quick figures/quick results/scratch figures/scratch results/.stamps.json .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-cache: ## remove trained-model checkpoints (cache/); they are rebuilt on demand

@@ -1,9 +1,16 @@
 """Where figures and numbers go, and how they are written.
 
-Full runs (``make reproduce``) write to ``figures/`` and ``results/``; quick
-runs (the tests) write to ``figures/quick/`` and ``results/quick/`` (ignored by
-git) so a test run never overwrites the committed artifacts.  Every write is
-atomic (see ``rr_utils.io``).
+Three places, all chosen by the caller:
+
+* ``figures/`` and ``results/``: the committed artifacts, written by full runs
+  of ``make reproduce`` (and by a notebook run by hand with ``save = True``);
+* ``figures/quick/`` and ``results/quick/`` (``quick=True``): quick runs (the
+  tests);
+* ``figures/scratch/`` and ``results/scratch/`` (``scratch=True``): full runs of
+  a notebook by hand, so exploring never rewrites the committed artifacts.
+
+The last two are ignored by git.  ``RR_FIGURES_DIR`` / ``RR_RESULTS_DIR`` move
+the base folders (tests use them).  Every write is atomic (see ``rr_utils.io``).
 """
 
 from __future__ import annotations
@@ -19,34 +26,42 @@ from rr_utils.io import atomic_write_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def figures_dir(quick: bool = False) -> Path:
-    d = Path(os.environ.get("RR_FIGURES_DIR", ROOT / "figures"))
-    d = d / "quick" if quick else d
+def _subfolder(base: Path, quick: bool, scratch: bool) -> Path:
+    d = base / "quick" if quick else base / "scratch" if scratch else base
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def results_dir(quick: bool = False) -> Path:
-    d = Path(os.environ.get("RR_RESULTS_DIR", ROOT / "results"))
-    d = d / "quick" if quick else d
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+def figures_dir(quick: bool = False, scratch: bool = False) -> Path:
+    """figures/, or figures/quick/ (quick wins), or figures/scratch/."""
+    return _subfolder(Path(os.environ.get("RR_FIGURES_DIR", ROOT / "figures")), quick, scratch)
 
 
-def save_results(name: str, data: dict, quick: bool = False) -> Path:
-    """Write ``data`` to results/<name>.json (atomically, sorted keys)."""
+def results_dir(quick: bool = False, scratch: bool = False) -> Path:
+    """results/, or results/quick/ (quick wins), or results/scratch/."""
+    return _subfolder(Path(os.environ.get("RR_RESULTS_DIR", ROOT / "results")), quick, scratch)
+
+
+def save_results(name: str, data: dict, quick: bool = False, scratch: bool = False) -> Path:
+    """Write ``data`` to results/<name>.json (atomically, sorted keys); see ``results_dir``."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.endswith(".json"):
         raise ValueError(f"name: expected a bare results name like '01_resolution_relevance', got {name!r}")
     if not isinstance(data, dict):
         raise TypeError(f"data: expected a dict (a JSON object), got {type(data).__name__}")
-    path = results_dir(quick) / f"{name}.json"
+    path = results_dir(quick, scratch) / f"{name}.json"
     atomic_write_json(path, data)
     return path
 
 
-def load_results(name: str, quick: bool = False) -> dict:
-    """Read results/<name>.json; clear errors for a missing, unreadable or malformed file."""
-    path = results_dir(quick) / f"{name}.json"
+def load_results(name: str, quick: bool = False, scratch: bool = False) -> dict:
+    """Read results/<name>.json; clear errors for a missing, unreadable or malformed file.
+
+    With ``scratch`` the scratch copy is read when there is one, else the
+    committed results/<name>.json (an upstream notebook not rerun by hand).
+    """
+    path = results_dir(quick, scratch) / f"{name}.json"
+    if scratch and not quick and not path.exists():
+        path = results_dir() / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the notebook that writes '{name}' first")
     try:
@@ -55,14 +70,29 @@ def load_results(name: str, quick: bool = False) -> dict:
         raise ValueError(f"{path}: not valid JSON ({exc}); rerun the notebook that writes '{name}'") from None
 
 
-def git_commit() -> str:
-    """Short commit of the working tree ('unknown' outside git), '+dirty' if modified."""
+# Outputs are not inputs: a run that rewrites them does not make the tree "dirty".
+_OUTPUTS = ("figures", "results")
+
+
+def git_commit(root: str | os.PathLike | None = None) -> str:
+    """Short commit of the working tree ('unknown' outside git), with '+dirty' if modified.
+
+    Dirty means a tracked file differs from HEAD outside ``figures/`` and
+    ``results/`` (the outputs a run rewrites as it goes); untracked files do
+    not count, as in ``git describe --dirty``.  The commit goes into figure
+    metadata only, never into ``results/*.json``.
+    """
+    root = ROOT if root is None else Path(root)
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root,
                              capture_output=True, text=True, timeout=10)
         if rev.returncode != 0:
             return "unknown"
-        return rev.stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+                                + [f":(exclude){d}" for d in _OUTPUTS],
+                                cwd=root, capture_output=True, text=True, timeout=30)
+        dirty = status.returncode != 0 or bool(status.stdout.strip())
+        return rev.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rr_utils import bound as B
+from rr_utils import claims
 from rr_utils import entropy as E
 from rr_utils.data import load_dataset
 from rr_utils.models import DBNConfig, array_checksum, train_dbn
@@ -84,11 +85,6 @@ def entropy_row(counts) -> dict:
                 below_bound_norm=(bound_hk - s["H_K"]) / np.log(s["M"]))
 
 
-def layer_counts(dbn, x) -> list[np.ndarray]:
-    """State counts k_s of each layer for inputs x."""
-    return [E.state_counts(s) for s in dbn.binary_states(x)]
-
-
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
     """The results/layers.json document (entropies in nats)."""
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
@@ -100,70 +96,35 @@ def layers_json(table: pd.DataFrame, splits: dict) -> dict:
                        for r in table[keep].to_dict("records")]}
 
 
-# --- the paper's claims, computed from one trained network (used by 04-06 and 08) ---
+# --- the paper's claims: rr_utils.claims holds the logic; these wrappers keep older callers working ---
 
 def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
-    """Hierarchy: layer 1 near (1, 0), H[s] falls with depth, H[K] peaks at an inner layer."""
-    _check_table(table, ["split", "depth", "units", "H_K", "H_K_norm", "H_s_norm"])
-    tr = table[table["split"] == "train"].sort_values("depth")
-    if tr.empty:
-        raise ValueError("table: no rows with split == 'train'")
-    peak = tr.loc[tr["H_K"].idxmax()]
-    out = {"first_layer_H_s_norm": float(tr["H_s_norm"].iloc[0]),
-           "max_rise_of_H_s_norm_with_depth": float(np.max(np.diff(tr["H_s_norm"].to_numpy()), initial=0.0)),
-           "relevance_peak_depth": int(peak["depth"]), "relevance_peak_units": int(peak["units"]),
-           "relevance_peak_H_K_norm": float(peak["H_K_norm"])}
-    out["holds"] = bool(out["first_layer_H_s_norm"] > 0.95 and out["max_rise_of_H_s_norm_with_depth"] <= rise_tol
-                        and 1 < out["relevance_peak_depth"] < len(tr))
-    return out
+    """C1 as stated on a layer table (``rr_utils.claims.claim_c1_table``)."""
+    return claims.claim_c1_table(table, rise_tol)
 
 
 def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) -> dict:
-    """Trained layers close to the bound: mean normalised distance below it under ``tol``."""
+    """C2 as stated on a layer table, with the untrained network's mean distance alongside
+    (``rr_utils.claims.claim_c2_table``; ``claims.layer_claims`` gives the verdict against nulls)."""
     for t, name in ((table, "table"), (untrained, "untrained")):
         _check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
-    tr, ut = (t[t["split"] == "train"] for t in (table, untrained))
-    out = {"mean_below_bound_norm_trained": float(tr["below_bound_norm"].mean()),
-           "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
-           "max_below_bound_norm_trained": float(tr["below_bound_norm"].max()),
-           "mean_noise_norm_trained": float((tr["noise"] / np.log(tr["M"])).mean()),
-           "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean())}
-    out["holds"] = bool(out["mean_below_bound_norm_trained"] < tol)
-    return out
+    out = claims.claim_c2_table(table, tol)
+    ut = untrained[untrained["split"] == "train"]
+    return {"mean_below_bound_norm_trained": out["mean_below_bound_norm"],
+            "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
+            "max_below_bound_norm_trained": out["max_below_bound_norm"],
+            "mean_noise_norm_trained": out["mean_noise_norm"],
+            "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean()), "holds": out["holds"]}
 
 
 def fit_layers(counts: list, sizes) -> pd.DataFrame:
-    """Power-law fit of each layer's counts.
-
-    NaN where there are too few states to fit, or where the fit runs into the
-    edge of the search range (almost all states seen once: no measurable slope).
-    """
-    if len(sizes) != len(counts) + 1:
-        raise ValueError(f"sizes: expected {len(counts) + 1} layer sizes (visible first, as dbn.sizes) "
-                         f"for {len(counts)} layers of counts, got {len(sizes)}")
-    rows = []
-    for depth, c in enumerate(counts, start=1):
-        try:
-            f = E.fit_power_law(c)
-            if not f.fitted:
-                raise ValueError(f.reason)
-            rows.append(dict(depth=depth, units=sizes[depth], mu=f.mu, mu_err=f.mu_err, k_min=f.k_min, n_tail=f.n_tail))
-        except ValueError:
-            rows.append(dict(depth=depth, units=sizes[depth], mu=np.nan, mu_err=np.nan, k_min=np.nan, n_tail=len(c)))
-    return pd.DataFrame(rows)
+    """Power-law fit of each layer's counts (``rr_utils.claims.fit_layers``)."""
+    return claims.fit_layers(counts, sizes)
 
 
 def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
-    """Zipf layer: the fitted layer with mu closest to 1; holds if |mu - 1| < tol."""
-    _check_table(fits, ["depth", "units", "mu", "mu_err"], "fits")
-    ok = fits.dropna(subset=["mu"])
-    if ok.empty:
-        return {"zipf_layer_depth": None, "holds": False, "mu_per_layer": {}}
-    z = ok.loc[(ok["mu"] - 1).abs().idxmin()]
-    return {"zipf_layer_depth": int(z["depth"]), "zipf_layer_units": int(z["units"]),
-            "zipf_layer_mu": float(z["mu"]), "zipf_layer_mu_err": float(z["mu_err"]),
-            "mu_per_layer": {int(d): (None if np.isnan(m) else round(float(m), 6)) for d, m in zip(fits["depth"], fits["mu"])},
-            "holds": bool(abs(z["mu"] - 1) < tol)}
+    """C3 as stated (``rr_utils.claims.claim_c3_fits``)."""
+    return claims.claim_c3_fits(fits, tol)
 
 
 def generation_table(dbn, classifier, splits: dict, n_chains: int, n_steps: int, seed: int = 0):
@@ -192,3 +153,53 @@ def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
     out["zipf_layer_quality"] = float(scores.loc[scores["depth"] == zipf_depth, "quality"].iloc[0])
     out["holds"] = bool(abs(int(best["depth"]) - int(zipf_depth)) <= 1)
     return out
+
+
+def layer_summary(dbn, splits: dict, seed: int = 0) -> pd.DataFrame:
+    """Per layer on the train split: entropies, distance below the bound and fitted mu (one up-pass)."""
+    table, counts = layer_table_and_counts(dbn, splits, seed)
+    train = table[table["split"] == "train"].reset_index(drop=True)
+    return train.merge(fit_layers(counts, dbn.sizes)[["depth", "mu", "mu_err"]], on="depth")
+
+
+def compare_recipes(summaries: dict, reference: str, other: str, yardstick: str,
+                    columns=("H_s_norm", "H_K_norm", "mu")) -> dict:
+    """How far ``other`` (e.g. the classical update) moves each layer from ``reference`` (the authors'
+    update, same seed), next to how far ``yardstick`` (the reference recipe with another seed) does.
+
+    ``summaries``: name -> ``layer_summary`` table (same widths).  Returns the per-layer table
+    (values and absolute differences), the largest differences over the layers that are neither at
+    (1, 0) nor on the diagonal H[K] = H[s] in the reference (where every network must sit), and each
+    network's relevance-peak and Zipf layers (the rules of claims C1 and C3).
+    """
+    for name in (reference, other, yardstick):
+        if name not in summaries:
+            raise ValueError(f"summaries: no entry {name!r}; have {sorted(summaries)}")
+        _check_table(summaries[name], ["depth", "units", *columns], f"summaries[{name!r}]")
+    ref = summaries[reference].set_index("depth")
+    if any(not summaries[n].set_index("depth")["units"].equals(ref["units"]) for n in (other, yardstick)):
+        raise ValueError("summaries: the networks must have the same layer widths")
+    table = ref[["units"]].copy()
+    for c in columns:
+        for tag, name in (("ref", reference), ("other", other), ("yardstick", yardstick)):
+            table[f"{c}_{tag}"] = summaries[name].set_index("depth")[c]
+        table[f"d_{c}_other"] = (table[f"{c}_other"] - table[f"{c}_ref"]).abs()
+        table[f"d_{c}_yardstick"] = (table[f"{c}_yardstick"] - table[f"{c}_ref"]).abs()
+    informative = (ref["H_s_norm"] < 0.99) & (ref["H_s_norm"] - ref["H_K_norm"] > 1e-6)
+    worst = {f"max_d_{c}_{tag}": (None if not informative.any() or table.loc[informative, f"d_{c}_{tag}"].isna().all()
+                                  else float(table.loc[informative, f"d_{c}_{tag}"].max()))
+             for c in columns for tag in ("other", "yardstick")}
+
+    def landmarks(t):
+        fitted = t.dropna(subset=["mu"])
+        zipf = None if fitted.empty else fitted.loc[(fitted["mu"] - 1).abs().idxmin()]
+        top = t.loc[t["H_K_norm"].idxmax()]
+        return {"relevance_peak_units": int(top["units"]), "relevance_peak_H_K_norm": float(top["H_K_norm"]),
+                "zipf_layer_units": None if zipf is None else int(zipf["units"]),
+                "zipf_layer_mu": None if zipf is None else float(zipf["mu"])}
+
+    return {"reference": reference, "other": other, "yardstick": yardstick,
+            "informative_layers_units": [int(u) for u in ref.loc[informative, "units"]],
+            "largest_differences": worst,
+            "landmarks": {name: landmarks(summaries[name]) for name in (reference, other, yardstick)},
+            "per_layer": table.reset_index().round(6).replace({np.nan: None}).to_dict("records")}

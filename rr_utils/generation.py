@@ -7,11 +7,11 @@ in [0, 1]) as its visible units and ``layers[l]`` takes as visible units the
 hidden units of ``layers[l-1]``. "Depth d" (1-based) is the d-th hidden layer,
 whose RBM is ``layers[d-1]``.
 
-Generation (the authors' procedure, paper-notes section 3)
+Generation (the authors' procedure, docs/paper.md §3)
     ``generate_from_layer``: chains of alternating steps on the RBM of one
     layer, then a deterministic projection down to pixels (``project_down``).
 
-Scoring (ours: the paper has no numeric score for generation)
+Scoring (ours: the paper has no numeric score for generation; docs/paper.md §4, C4)
     ``train_classifier`` -> ``DigitClassifier``, a small MLP used only as a
     measuring tool; ``generation_scores`` (confidence, class coverage and
     entropy, nearest-training-image distance, one combined ``quality``).
@@ -31,6 +31,7 @@ from torch import nn
 
 from ._checks import _to_numpy, check_int, is_int
 from .devices import resolve_device
+from .progress import show_progress
 
 __all__ = [
     "generate_from_layer",
@@ -169,7 +170,7 @@ def _project(stack, depth: int, x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 2000, seed: int = 0,
-                        device=None, cpu_threads: int | None = 1) -> np.ndarray:
+                        device=None, cpu_threads: int | None = 1, progress: bool | None = None) -> np.ndarray:
     """Generate ``n_chains`` images from hidden layer ``depth`` (1-based), as the authors did.
 
     On the RBM ``(W, a, b) = layers[depth-1]``:
@@ -188,8 +189,11 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     is reproducible for a given seed and device (CPU and CUDA streams differ).
     Returns float32 (n_chains, n_pixels) in [0, 1] (n_pixels = 784 for MNIST).
     On CPU the chain runs on ``cpu_threads`` torch threads (None: unchanged;
-    see ``_cpu_threads`` for why 1). Raises ValueError for a bad depth,
-    n_chains < 1, n_steps < 1 or weights whose shapes do not chain.
+    see ``_cpu_threads`` for why 1). ``progress``: a tqdm.auto bar over the
+    steps (None: shown in a Jupyter kernel or on a terminal, see
+    ``rr_utils.progress``); it never touches the random stream. Raises
+    ValueError for a bad depth, n_chains < 1, n_steps < 1 or weights whose
+    shapes do not chain.
     """
     dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
@@ -201,12 +205,28 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     W, a, b = stack[depth - 1]
     Wt = W.T.contiguous()  # contiguous once, not at every step
     h = torch.rand(n_chains, W.shape[1], generator=gen, device=dev)
-    with _cpu_threads(dev, cpu_threads):
-        for _ in range(n_steps):
-            h_s = torch.bernoulli(h, generator=gen)
-            v = torch.sigmoid(torch.addmm(a, h_s, Wt))
-            h = torch.sigmoid(torch.addmm(b, v, W))
+    bar = _progress_bar(n_steps, f"generating from layer {depth}", progress)
+    try:
+        with _cpu_threads(dev, cpu_threads):
+            for _ in range(n_steps):
+                h_s = torch.bernoulli(h, generator=gen)
+                v = torch.sigmoid(torch.addmm(a, h_s, Wt))
+                h = torch.sigmoid(torch.addmm(b, v, W))
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
     return _project(stack, depth, v).cpu().numpy()
+
+
+def _progress_bar(total: int, desc: str, progress: bool | None):
+    """A tqdm.auto bar (a widget in Jupyter), or None when not shown."""
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
 # --------------------------------------------------------------------------- classifier (ours)

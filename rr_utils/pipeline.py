@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -141,6 +142,44 @@ def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+# What the kernels of a run inherit: full runs write the committed figures/ and results/
+# (rr_utils.notebook; by hand they go to */scratch/), and no progress bars in the executed notebooks we keep.
+KERNEL_ENV = {"RR_SAVE": "1", "RR_PROGRESS": "0"}
+
+
+@contextlib.contextmanager
+def _environ(values: dict):
+    """``os.environ`` updated with ``values`` (kernels started inside inherit them), restored after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+KERNEL = "rr-relevance"  # the project's kernel (make setup installs it into .venv); the notebooks name it
+
+
+def kernel_name() -> str:
+    """The project's kernel if it runs this interpreter, else ``python3`` (this interpreter's ipykernel).
+
+    A kernel named rr-relevance installed for another environment (another
+    clone, a user-wide install) would run other code: it is not used.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        argv = KernelSpecManager().get_kernel_spec(KERNEL).argv
+        return KERNEL if argv and os.path.samefile(argv[0], sys.executable) else "python3"
+    except Exception:  # no such kernel, an unreadable spec, a missing interpreter
+        return "python3"
+
+
 def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
     """Execute with papermill to a temp file, then move it into place."""
     import papermill as pm
@@ -149,9 +188,10 @@ def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
 
     tmp = out_path.with_name(out_path.stem + ".partial.ipynb")
     try:
-        pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name="python3",
-                            cwd=str(nb_path.parent), progress_bar=False, log_output=False,
-                            kernel_manager_class=IPCKernelManager)
+        with _environ(KERNEL_ENV):
+            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=kernel_name(),
+                                cwd=str(nb_path.parent), progress_bar=False, log_output=False,
+                                kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as exc:
         failed = out_path.with_name(out_path.stem + ".failed.ipynb")
         os.replace(tmp, failed)

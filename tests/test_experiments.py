@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rr_utils import entropy as E
 from rr_utils import experiments as X
 from rr_utils.models import DBNConfig, train_dbn
 
@@ -22,8 +23,30 @@ def test_layer_table_and_counts_agree_with_the_separate_helpers(tmp_path):
         torch.set_num_threads(before)
     table, counts = X.layer_table_and_counts(dbn, splits, seed=3)
     pd.testing.assert_frame_equal(table, X.layer_table(dbn, splits, seed=3))
-    expected = X.layer_counts(dbn, splits["train"])
+    expected = [E.state_counts(s) for s in dbn.binary_states(splits["train"])]  # counted on their own
     assert len(counts) == len(expected) == dbn.n_layers
     assert all(np.array_equal(a, b) for a, b in zip(counts, expected))
     train = table[table["split"] == "train"]
     assert list(train["n_states"]) == [len(c) for c in counts]
+
+
+def test_compare_recipes_on_hand_built_summaries():
+    import pandas as pd
+    import pytest
+
+    from rr_utils import experiments as X
+
+    base = pd.DataFrame(dict(depth=[1, 2, 3, 4], units=[50, 20, 10, 2], H_s_norm=[1.0, 0.8, 0.5, 0.1],
+                             H_K_norm=[0.0, 0.35, 0.45, 0.1], mu=[float("nan"), 1.3, 0.5, float("nan")]))
+    other = base.assign(H_K_norm=[0.0, 0.30, 0.46, 0.1], mu=[float("nan"), 0.95, 0.4, float("nan")])
+    seed1 = base.assign(H_K_norm=[0.0, 0.36, 0.40, 0.1])
+    out = X.compare_recipes({"a": base, "c": other, "a1": seed1}, "a", "c", "a1")
+    assert out["informative_layers_units"] == [20, 10]  # (1, 0) and the diagonal left out
+    assert out["largest_differences"]["max_d_H_K_norm_other"] == pytest.approx(0.05)
+    assert out["largest_differences"]["max_d_H_K_norm_yardstick"] == pytest.approx(0.05)
+    assert out["landmarks"]["a"]["zipf_layer_units"] == 20 and out["landmarks"]["c"]["zipf_layer_units"] == 20
+    assert out["landmarks"]["a"]["relevance_peak_units"] == 10
+    with pytest.raises(ValueError, match="no entry"):
+        X.compare_recipes({"a": base}, "a", "c", "a1")
+    with pytest.raises(ValueError, match="same layer widths"):
+        X.compare_recipes({"a": base, "c": other.assign(units=[50, 20, 10, 3]), "a1": seed1}, "a", "c", "a1")

@@ -77,22 +77,44 @@ def _resolve(index: Path, href: str) -> Path:
 # --------------------------------------------------------------------------- building
 
 
+def _notebook(path: Path, *cells) -> None:
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    nbformat.write(new_notebook(cells=[new_markdown_cell(c) for c in cells]), path)
+
+
+CLAIMS = {"claims": [
+    {"id": "C1", "text": "a hierarchy", "holds": True, "holds_as_stated": True, "holds_vs_null": False,
+     "evidence": {"fraction_of_seeds": 0.8, "n_seeds": 5, "rule": "holds in >= 80% of seeds"}},
+    {"id": "C2", "text": "near the <bound>", "holds": False, "evidence": {}},
+    {"id": "C3", "text": "two verdicts", "holds_as_stated": True, "holds_vs_null": None,
+     "evidence": {"fraction_as_stated": 0.8, "fraction_vs_null": None, "n_seeds": 5}},
+], "params": {}}
+
+
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     figs, res = tmp_path / "figures", tmp_path / "results"
     monkeypatch.setenv("RR_FIGURES_DIR", str(figs))
     monkeypatch.setenv("RR_RESULTS_DIR", str(res))
-    for name, nb, caption in (("figA_line", "01_first", "a line <with> & markup"),
-                              ("figB_bars", "01_first", "some bars"),
-                              ("figC_other", "02_second", "from a notebook not executed yet")):
-        fig, ax = plt.subplots(figsize=(2, 2))
+    for name, nb, caption, size in (("figA_line", "01_first", "a line <with> & markup", (2, 2)),
+                                    ("figB_bars", "01_first", "some bars", (6, 2)),
+                                    ("figC_other", "02_second", "from a notebook not executed yet", (2, 2))):
+        fig, ax = plt.subplots(figsize=size)
         ax.plot([0, 1], [1, 0])
         save_figure(fig, name, params={"quick": True, "M": 10, "name": name}, caption=caption, notebook=nb,
                     quick=True)
         plt.close(fig)
     (res / "quick" / "executed").mkdir(parents=True)
-    (res / "quick" / "executed" / "01_first.ipynb").write_text("{}")
+    _notebook(res / "quick" / "executed" / "01_first.ipynb", "# First\n\nSee [the paper](../docs/paper.md#4-the-claims).")
+    (res / "quick" / "claims.json").write_text(json.dumps(CLAIMS))
     return figs / "quick", res / "quick" / "executed"
+
+
+def _files(index: Path, hrefs):
+    """Targets of the links that name files (not in-page anchors)."""
+    return {_resolve(index, h.split("#")[0]) for h in hrefs if not h.startswith("#")}
 
 
 def test_gallery_lists_every_figure_with_provenance_and_links(sandbox):
@@ -108,11 +130,11 @@ def test_gallery_lists_every_figure_with_provenance_and_links(sandbox):
         meta = json.loads((figs / f"{name}.json").read_text())
         assert meta["params_hash"] in text and meta["commit"] in text
         assert f"{name}.png" in page.imgs and f"{name}.pdf" in page.links and f"{name}.json" in page.links
-    # links are relative and point at files that exist, the executed notebook included
+    # links are relative and point at files that exist, the rendered executed notebook included
     assert all(not urllib.parse.urlparse(h).scheme and not h.startswith("/") for h in page.links + page.imgs)
-    targets = {_resolve(index, h) for h in page.links + page.imgs}
+    targets = _files(index, page.links + page.imgs)
     assert all(t.is_file() for t in targets), [t for t in targets if not t.is_file()]
-    assert (executed / "01_first.ipynb").resolve() in targets
+    assert (executed / "01_first.html").resolve() in targets and (executed / "01_first.ipynb").resolve() in targets
     assert "no executed notebook yet" in text  # 02_second was not run: said so, not a dead link
     # deterministic: rebuilding gives the same bytes, and leaves no temporary file
     before = index.read_bytes()
@@ -121,14 +143,68 @@ def test_gallery_lists_every_figure_with_provenance_and_links(sandbox):
     assert not [p for p in figs.iterdir() if ".tmp" in p.name]
 
 
-def test_gallery_handles_odd_folders(sandbox, tmp_path):
+def test_executed_notebook_is_rendered_with_working_links(sandbox):
+    figs, executed = sandbox
+    gallery.build_gallery(quick=True)
+    rendered = executed / "01_first.html"
+    page = _parse(rendered)
+    assert "<h1" in rendered.read_text() and "First" in rendered.read_text()
+    # the notebook's link to docs/paper.md, written for notebooks/, still opens the file from here
+    paper = [h for h in page.links if "paper.md" in h]
+    assert paper and _resolve(rendered, paper[0].split("#")[0]) == (ROOT / "docs" / "paper.md").resolve()
+    assert _resolve(rendered, page.links[0]) == (figs / "index.html").resolve()  # back to the gallery
+    # rendered again only when the notebook changes
+    assert gallery.render_notebooks(executed) == []
+    os.utime(executed / "01_first.ipynb", ns=(rendered.stat().st_mtime_ns + 10**9,) * 2)
+    assert gallery.render_notebooks(executed) == [rendered]
+
+
+def test_claims_summary_reads_every_verdict_key(sandbox):
     figs, _ = sandbox
+    text = gallery.build_gallery(quick=True).read_text()
+    head = text[text.index('<table class="claims">'):text.index("</table>")]
+    for column in ("holds", "holds as stated", "holds vs null"):
+        assert f"<th>{column}</th>" in head
+    assert head.count('class="yes"') == 3 and head.count('class="no"') == 2  # C1: 2 true, 1 false; C2: 1 false; C3: 1 true
+    assert "4/5 seeds" in head and "near the &lt;bound&gt;" in head
+    assert "4/5 seeds as stated" in head and "against the references" not in head  # C3: no seed fraction vs null
+    assert text.index('id="claims"') < text.index('<figure')  # the summary comes first
+
+
+def test_contents_wide_figures_and_dirty_commits(sandbox):
+    figs, _ = sandbox
+    side = figs / "figA_line.json"
+    meta = json.loads(side.read_text())
+    side.write_text(json.dumps(dict(meta, commit="0123456789ab+dirty")))
+    index = gallery.build_gallery(quick=True)
+    text, page = index.read_text(), _parse(index)
+    toc = text[text.index('<nav class="toc">'):text.index("</nav>")]
+    for anchor in ("#claims", "#01_first", "#02_second", "#figA_line", "#figB_bars", "#figC_other"):
+        assert f'href="{anchor}"' in toc
+    assert '<figure id="figB_bars" class="wide">' in text  # 3:1: the full width of the page
+    assert '<figure id="figA_line">' in text
+    assert "0123456789ab+dirty</code> (with uncommitted changes)" in text
+    assert all(h[1:] in page.figures + ["claims", "01_first", "02_second"] for h in page.links if h.startswith("#"))
+
+
+def test_gallery_handles_odd_folders(sandbox, tmp_path):
+    figs, executed = sandbox
     shutil.copy(figs / "figA_line.png", figs / "stray.png")  # a PNG with no sidecar is still listed
     page = _parse(gallery.build_gallery(quick=True))
     assert "stray" in page.figures
     (figs / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json: not a valid figure sidecar"):
         gallery.build_gallery(quick=True)
+    (figs / "broken.json").unlink()
+    (executed / "03_bad.ipynb").write_text("{not a notebook")
+    with pytest.raises(ValueError, match="03_bad.ipynb: cannot render the notebook"):
+        gallery.build_gallery(quick=True)
+    (executed / "03_bad.ipynb").unlink()
+    (executed.parent / "claims.json").write_text('{"claims": 3}')
+    with pytest.raises(ValueError, match="claims.json: expected an object with a list 'claims'"):
+        gallery.build_gallery(quick=True)
+    (executed.parent / "claims.json").unlink()
+    assert "No verdicts yet" in gallery.build_gallery(quick=True).read_text()
     with pytest.raises(FileNotFoundError, match="no such figures folder"):
         gallery.build_gallery(fig_dir=tmp_path / "nowhere")
     empty = tmp_path / "empty"
@@ -140,12 +216,14 @@ def test_gallery_handles_odd_folders(sandbox, tmp_path):
 
 
 def test_committed_gallery_is_current():
-    """figures/index.html matches the committed figures (``make gallery`` rebuilds it)."""
+    """figures/index.html matches the committed figures, verdicts and rendered notebooks (``make gallery``)."""
     index = FIGURES / "index.html"
     assert index.is_file(), "figures/index.html is missing: run `make gallery`"
-    expected = gallery.render_gallery(gallery.collect_figures(FIGURES), FIGURES, EXECUTED,
-                                      "Resolution and relevance: figures")
+    expected = gallery.page(fig_dir=FIGURES, executed_dir=EXECUTED, claims_path=ROOT / "results" / "claims.json")
     assert index.read_text(encoding="utf-8") == expected, "figures/index.html is stale: run `make gallery`"
+    for nb in EXECUTED.glob("[0-9][0-9]_*.ipynb"):
+        if not nb.stem.endswith((".partial", ".failed")):
+            assert nb.with_suffix(".html").is_file(), f"{nb.name} is not rendered: run `make gallery`"
 
 
 def test_every_figure_file_carries_commit_and_params_hash():
@@ -224,7 +302,7 @@ def test_gallery_in_headless_chromium(server):
     assert not broken, f"images that did not load: {broken}"
     assert links and all(h.startswith(server) for h in links), "the gallery links outside itself"
     dead = []
-    for href in sorted(set(links)):
+    for href in sorted({h.split("#")[0] for h in links}):
         try:
             with urllib.request.urlopen(href, timeout=30) as r:
                 if r.status != 200:
@@ -233,3 +311,4 @@ def test_gallery_in_headless_chromium(server):
             dead.append((href, exc.code))
     assert not dead, f"links that do not resolve: {dead}"
     assert any(h.endswith(".ipynb") for h in links) and any(h.endswith(".pdf") for h in links)
+    assert any(h.endswith(".html") and "/results/executed/" in h for h in links)  # rendered notebooks, not raw JSON

@@ -29,7 +29,7 @@ def sandbox(tmp_path, monkeypatch):
 
     def fake_run(nb, out, params):
         ran.append(nb.stem)
-        out.write_text("{}")
+        nbformat.write(new_notebook(), out)  # an executed notebook the gallery can render
 
     monkeypatch.setattr(pipeline, "run_notebook", fake_run)
     return nbdir, tmp_path / "results", ran
@@ -142,3 +142,25 @@ def test_stamp_covers_every_file_of_an_imported_subpackage(sandbox, tmp_path, mo
     (pkg / "low.py").write_text("X = 2\n")  # reached from inside the subpackage by a relative import
     pipeline.main([])
     assert ran == ["01_a"]
+
+
+def test_kernel_is_the_projects_only_when_it_runs_this_interpreter(monkeypatch, tmp_path):
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+
+    def spec(argv):
+        return lambda self, name: KernelSpec(argv=argv, display_name="x", language="python")
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([sys.executable, "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == pipeline.KERNEL
+    other = tmp_path / "python"
+    other.write_text("")
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", spec([str(other), "-m", "ipykernel_launcher"]))
+    assert pipeline.kernel_name() == "python3"  # another environment's kernel of the same name: not used
+
+    def missing(self, name):
+        raise NoSuchKernel(name)
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", missing)
+    assert pipeline.kernel_name() == "python3"

@@ -32,7 +32,7 @@ class RBMConfig:
     n_particles: int = 25
     gibbs_steps: int = 4
     negative_visible: str = "probs"  # "probs" (authors' style) or "samples"
-    init: str = "normal"  # "normal" (paper-notes) or "uniform" (theano tutorial)
+    init: str = "normal"  # "normal" (the authors' scripts, docs/paper.md §3) or "uniform" (Theano tutorial)
     init_gain: float = 4.0
     recipe: str = "authors"  # "authors" (the authors' update, default) or "classical" (our earlier variant)
     checkpoint_epochs: tuple[int, ...] = DEFAULT_CHECKPOINT_EPOCHS

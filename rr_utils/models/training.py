@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from rr_utils.devices import resolve_device
 from rr_utils.io import remove_stale_temps
 from rr_utils.models.cache import array_checksum, cache_key, compute_sha256, default_cache_dir, entry_lock
+from rr_utils.progress import show_progress
 from rr_utils.models.checkpoints import (STALE_TEMP_S, CheckpointError, _ckpt_path, _load_checkpoint,
                                          _save_checkpoint, _try_load, _write_meta)
 from rr_utils.models.config import DBNConfig, RBMConfig
@@ -27,22 +27,6 @@ from rr_utils.models.rbm import RBM, UP_BATCH, PCDState, _as_tensor, _determinis
 __all__ = ["train_dbn", "load_dbn"]
 
 logger = logging.getLogger("rr_utils.models")
-
-
-def _is_interactive() -> bool:
-    """A terminal on stderr, or a Jupyter kernel (where tqdm.auto draws a widget)."""
-    if "ipykernel" in sys.modules:
-        try:
-            from IPython import get_ipython
-
-            if get_ipython() is not None and hasattr(get_ipython(), "kernel"):
-                return True
-        except ImportError:
-            pass
-    try:
-        return bool(sys.stderr.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 @torch.no_grad()
@@ -126,7 +110,8 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
     the same entry at once train it once: the first holds the entry's lock
     (``cache.entry_lock``), the others wait, then load and verify its files.
 
-    ``progress``: tqdm.auto bar per layer; None -> shown in a terminal or a Jupyter kernel.
+    ``progress``: tqdm.auto bar per layer; None -> ``rr_utils.progress.show_progress`` (a
+    terminal or a Jupyter kernel, unless RR_PROGRESS=0).
     ``log``: called with each history record (dict) after each epoch, once that
     epoch's checkpoint (if any) is saved.
     ``num_threads``: torch CPU threads during the call (None: leave as set).  The
@@ -158,7 +143,7 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
             "n_rows": int(data.shape[0]), "test_id": test_id, "num_threads": num_threads or torch.get_num_threads(),
         })
         run = _Run(config, CacheEntry(folder, key, data_id, test_id), device,
-                   _is_interactive() if progress is None else bool(progress), log)
+                   show_progress(progress), log)
         prev_threads = torch.get_num_threads()
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))

@@ -1,0 +1,103 @@
+"""rr_utils.notebook: the notebooks' shared header (quick mode, parameters, where outputs go)."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from rr_utils.notebook import start  # noqa: E402
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RR_FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.setenv("RR_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.delenv("RR_QUICK", raising=False)
+    return tmp_path
+
+
+def test_quick_comes_from_the_parameter_or_the_environment(dirs, monkeypatch):
+    assert start("01_x", False).quick is False
+    assert start("01_x", True).quick is True
+    monkeypatch.setenv("RR_QUICK", "1")
+    assert start("01_x", False).quick is True
+    monkeypatch.setenv("RR_QUICK", "0")
+    assert start("01_x", False).quick is False
+
+
+def test_record_puts_quick_in_the_parameters_and_saves_go_to_the_quick_folders(dirs):
+    run = start("01_x", True)
+    params = run.record(seed=3, M=10)
+    assert params == {"quick": True, "seed": 3, "M": 10} and run.params is params
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1])
+    meta = run.save_figure(fig, "fig01_line", caption="a line")
+    plt.close(fig)
+    assert meta["notebook"] == "01_x" and meta["params"] == params
+    assert (dirs / "figures" / "quick" / "fig01_line.png").is_file()
+    path = run.save_results("01_x", {"params": params, "v": 1})
+    assert path == dirs / "results" / "quick" / "01_x.json"
+    assert run.load_results("01_x") == json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("name", ["", "notebooks/01_x", "01_x.ipynb", None])
+def test_bad_notebook_name_is_named(name):
+    with pytest.raises(ValueError, match="notebook: expected a bare notebook name"):
+        start(name)
+
+
+def test_slow_step_warns_in_full_runs_only(dirs, capsys):
+    start("03_x", False, save=True).slow_step("Training", "about 2 minutes")
+    assert capsys.readouterr().out == "Training: about 2 minutes.\n"
+    start("03_x", True).slow_step("Training", "about 2 minutes")
+    assert capsys.readouterr().out == ""
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1])
+    return fig
+
+
+def test_a_full_run_by_hand_writes_scratch_and_leaves_the_committed_artifacts_alone(dirs, monkeypatch, capsys):
+    monkeypatch.delenv("RR_SAVE", raising=False)
+    committed = dirs / "results" / "02_up.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text('{"v": "committed"}')
+    run = start("03_x", False)
+    assert run.scratch and "figures/scratch" in capsys.readouterr().out.replace(str(dirs) + "/", "")
+    run.record(seed=0)
+    fig = _figure()
+    run.save_figure(fig, "fig03_line")
+    plt.close(fig)
+    run.save_results("03_x", {"v": 1})
+    assert (dirs / "figures" / "scratch" / "fig03_line.png").is_file()
+    assert (dirs / "results" / "scratch" / "03_x.json").is_file()
+    assert not (dirs / "figures" / "fig03_line.png").exists() and not (dirs / "results" / "03_x.json").exists()
+    # upstream results: the committed ones until the upstream notebook is rerun by hand
+    assert run.load_results("02_up") == {"v": "committed"}
+    run.save_results("02_up", {"v": "scratch"})
+    assert run.load_results("02_up") == {"v": "scratch"}
+    assert committed.read_text() == '{"v": "committed"}'
+
+
+@pytest.mark.parametrize("how", ["parameter", "environment"])
+def test_asked_to_save_a_full_run_writes_the_committed_folders(dirs, monkeypatch, how):
+    monkeypatch.delenv("RR_SAVE", raising=False)
+    if how == "environment":
+        monkeypatch.setenv("RR_SAVE", "1")  # what make reproduce sets for its kernels
+    run = start("03_x", False, save=how == "parameter")
+    assert run.save and not run.scratch
+    assert run.save_results("03_x", {"v": 1}) == dirs / "results" / "03_x.json"
+    assert start("03_x", True, save=True).results_dir() == dirs / "results" / "quick"  # quick always wins
+
+
+def test_pipeline_kernels_save_and_show_no_progress_bars():
+    from rr_utils import pipeline
+
+    assert pipeline.KERNEL_ENV["RR_SAVE"] == "1" and pipeline.KERNEL_ENV["RR_PROGRESS"] == "0"
