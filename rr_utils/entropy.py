@@ -193,8 +193,12 @@ class StateCounter:
             arr = arr > self.threshold
         return check_states(arr, "batch")
 
-    def update(self, batch) -> "StateCounter":
-        """Add a (B, n) batch of states or probabilities."""
+    def update(self, batch) -> None:
+        """Add a (B, n) batch of states or probabilities.
+
+        Returns None, so that ``lambda module, inputs, output: counter.update(output)``
+        is safe as a forward hook (a hook that returns a value replaces the output).
+        """
         arr = self._binarise(batch)
         if self.n_units is None:
             self.n_units = arr.shape[1]
@@ -206,7 +210,6 @@ class StateCounter:
         for key, k in zip(keys, counts.tolist()):
             d[key] = d.get(key, 0) + k
         self.M += arr.shape[0]
-        return self
 
     def counts(self) -> np.ndarray:
         """Counts k_s of the distinct states seen so far (int64)."""

@@ -294,7 +294,15 @@ CLI_ROWS = [
     ("npy strings", "s.npy", lambda p: np.save(p, np.array([["0", "1"]])), [], r"not numeric"),
     ("npy probabilities", "s.npy", lambda p: np.save(p, np.array([[0.3, 0.9]])), [], r"values other than 0/1"),
     ("path is a folder", "d.npy", lambda p: p.mkdir(), [], r"unreadable or truncated"),
-    ("csv header line", "s.csv", lambda p: p.write_text("a,b\n0,1\n"), [], r"cannot be parsed"),
+    ("csv header only", "s.csv", lambda p: p.write_text("a,b\n"), [], r"empty"),
+    ("csv words after the header", "s.csv", lambda p: p.write_text("a,b\n0,1\nx,y\n"), [], r"cannot be parsed"),
+    ("text ragged rows", "s.txt", lambda p: p.write_text("0 1 1\n1 0\n"), [], r"rows of different lengths"),
+    ("pt truncated", "s.pt", lambda p: p.write_bytes(_pt_bytes()[:60]), [], r"unreadable or truncated torch file"),
+    ("pt two tensors", "s.pt", lambda p: _torch_save({"a": _t(), "b": _t()}, p), [], r"one tensor"),
+    ("pt not a tensor", "s.pt", lambda p: _torch_save({"a": 1}, p), [], r"one tensor"),
+    ("pt pickled object refused", "s.pt", lambda p: _torch_save(_Unsafe(), p), [], r"unreadable or truncated torch"),
+    ("pt probabilities", "s.pt", lambda p: _torch_save(_t() * 0.5, p), [], r"add --threshold 0.5"),
+    ("spins with zeros", "s.npy", lambda p: np.save(p, np.array([[-1, 0, 1]])), [], r"add --binarize sign"),
     ("csv binary garbage", "s.csv", lambda p: p.write_bytes(b"\x00\xff\xfe\x01"), [], r"cannot be parsed"),
     ("csv NaN", "s.csv", lambda p: p.write_text("0,nan\n1,1\n"), [], r"NaN"),
     ("csv empty", "s.csv", lambda p: p.write_text(""), [], r"empty"),
@@ -303,6 +311,30 @@ CLI_ROWS = [
     ("counts all zero", "c.txt", lambda p: p.write_text("0\n0\n"), ["--counts"], r"all counts are zero"),
     ("counts NaN", "c.txt", lambda p: p.write_text("1\nnan\n"), ["--counts"], r"NaN"),
 ]
+
+
+class _Unsafe:  # an arbitrary pickled class: torch.load(weights_only=True) must refuse it
+    pass
+
+
+def _t():
+    import torch
+
+    return torch.ones(4, 3)
+
+
+def _torch_save(obj, p):
+    import torch
+
+    torch.save(obj, p)
+
+
+def _pt_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    _torch_save(_t(), buf)
+    return buf.getvalue()
 
 
 def _npy_bytes() -> bytes:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"counting", "streaming", "rbm", "bound", "pipeline"}
+SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "sweep"}
 
 
 def test_benchmarks_smoke_run_and_json(tmp_path):
@@ -31,6 +31,8 @@ def test_benchmarks_smoke_run_and_json(tmp_path):
         assert r["ratio"] is None or (isinstance(r["ratio"], (int, float)) and math.isfinite(r["ratio"]))
     # exactness was checked against a baseline in every counting case
     assert doc["sections"]["counting"]["cases"] and all(c["exact"] for c in doc["sections"]["counting"]["cases"])
+    probe = doc["sections"]["probe"]  # streaming and one-shot counted the same states
+    assert probe["stream"]["counts_sha"] == probe["oneshot"]["counts_sha"] and probe["stream"]["M"] == 3000
     assert "## Targets" in proc.stdout and "## All measurements" in proc.stdout
 
 

@@ -109,3 +109,95 @@ def test_mu_at_the_search_edge_is_reported_as_not_fitted(tmp_path, capsys):
     assert rc == 0 and res["mu"] is None and res["mu_fitted"] is False and "upper edge" in res["mu_reason"]
     rc, out, _ = run([p, "--counts"], capsys)
     assert rc == 0 and "mu not fitted" in out
+
+
+# --- formats and options of issue 11 -------------------------------------------------
+
+
+def _json(args, capsys, stdin=None):
+    rc = cli.main([str(a) for a in args] + ["--json"], stdin=stdin)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def test_new_formats_agree_with_npy(tmp_path, states, capsys):
+    import io
+
+    import torch
+
+    np.save(tmp_path / "s.npy", states)
+    ref = _json([tmp_path / "s.npy"], capsys)
+    torch.save(torch.from_numpy(states), tmp_path / "s.pt")
+    torch.save({"states": torch.from_numpy(states).float()}, tmp_path / "s.pth")
+    (tmp_path / "h.csv").write_text("u" + ",u".join(map(str, range(1, states.shape[1]))) + "\n"
+                                    + "\n".join(",".join(map(str, r)) for r in states) + "\n")
+    (tmp_path / "w.txt").write_text("\n".join("  ".join(map(str, r)) for r in states) + "\n")
+    (tmp_path / "t.tsv").write_text("\n".join("\t".join(map(str, r)) for r in states) + "\n")
+    np.save(tmp_path / "spins.npy", 2 * states.astype(np.int8) - 1)
+    for p in ("s.pt", "s.pth", "h.csv", "w.txt", "t.tsv", "spins.npy"):
+        res = _json([tmp_path / p], capsys)
+        assert {k: res[k] for k in ("M", "n_states", "H_s", "H_K")} == {k: ref[k] for k in ("M", "n_states", "H_s", "H_K")}, p
+    assert _json([tmp_path / "spins.npy"], capsys)["read_as"].startswith("+-1 spins")
+    text = (tmp_path / "w.txt").read_bytes()
+    assert _json(["-"], capsys, stdin=io.BytesIO(text))["H_K"] == ref["H_K"]
+    assert _json(["-"], capsys, stdin=io.BytesIO((tmp_path / "s.npy").read_bytes()))["H_K"] == ref["H_K"]
+
+
+def test_threshold_and_binarize_options(tmp_path, states, capsys):
+    rng = np.random.default_rng(1)
+    ref = _json([_write(tmp_path, "s.npy", states)], capsys)
+    probs = np.where(states == 1, rng.uniform(0.31, 1, states.shape), rng.uniform(0, 0.3, states.shape))
+    res = _json([_write(tmp_path, "p.npy", probs), "--threshold", "0.3"], capsys)
+    assert res["H_K"] == ref["H_K"] and res["read_as"] == "threshold (p > 0.3)"
+    assert _json([tmp_path / "p.npy", "--threshold", "0.99"], capsys)["H_s"] != ref["H_s"]  # the option is used
+    tanh = np.tanh(np.where(states == 1, 1.0, -1.0) * rng.uniform(0.1, 3, states.shape))
+    assert _json([_write(tmp_path, "t.npy", tanh), "--binarize", "sign"], capsys)["H_K"] == ref["H_K"]
+    relu = states * rng.uniform(0.1, 5, states.shape)
+    assert _json([_write(tmp_path, "r.npy", relu), "--binarize", "positive"], capsys)["H_K"] == ref["H_K"]
+
+
+HINTS = [  # (file content, extra args, the message must name this)
+    (np.array([[0.2, 0.7], [0.1, 0.9]]), [], r"add --threshold 0.5"),
+    (np.array([[-0.3, 0.7], [0.1, -0.9]]), [], r"add --binarize sign"),
+    (np.array([[0.0, 2.5], [1.0, 3.0]]), [], r"add --binarize positive"),
+    (np.array([[-0.3, 0.7]]), ["--threshold", "0.5"], r"needs probabilities in \[0, 1\]"),
+    (np.array([[-0.3, 0.7]]), ["--binarize", "positive"], r"rectifier outputs"),
+    (np.array([[3], [5], [1], [2]]), [], r"looks like a file of counts.*add --counts"),
+    (np.array([3, 5, 1, 2]), [], r"looks like a file of counts.*add --counts"),
+    ("7\n4\n1\n", [], r"looks like a file of counts.*add --counts"),
+    (np.array([[0.0, np.inf]]), ["--binarize", "sign"], r"infinite"),
+]
+
+
+@pytest.mark.parametrize("content, extra, message", HINTS)
+def test_errors_name_the_option_to_use(tmp_path, capsys, content, extra, message):
+    import re
+
+    p = _write(tmp_path, "c.txt" if isinstance(content, str) else "s.npy", content)
+    rc, out, err = run([p] + extra, capsys)
+    assert rc == 2 and out == "" and re.search(message, err), err
+
+
+def test_threshold_out_of_range_and_exclusive_options(tmp_path, states, capsys):
+    p = _write(tmp_path, "s.npy", states)
+    for args in (["--threshold", "1.5"], ["--threshold", "x"], ["--threshold", "0.5", "--binarize", "sign"],
+                 ["--counts", "--binarize", "sign"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main([str(p)] + args)
+        assert e.value.code == 2
+    assert "[0, 1)" in capsys.readouterr().err
+
+
+def test_version():
+    from rr_utils import __version__
+
+    out = subprocess.run([sys.executable, "-m", "rr_utils.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"rr-relevance {__version__}"
+
+
+def test_stdin_dash_in_a_subprocess(states):
+    text = "\n".join(",".join(map(str, r)) for r in states) + "\n"
+    r = subprocess.run([sys.executable, "-m", "rr_utils.cli", "-", "--json"], input=text.encode(), capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["M"] == len(states)

@@ -153,6 +153,23 @@ def test_streaming_counter_agrees_with_one_shot():
     assert sorted(counter.counts().tolist()) == sorted(E.state_counts(probs > 0.5).tolist())
 
 
+def test_streaming_counter_update_returns_none_and_is_safe_in_a_hook():
+    """A forward hook that returns a value replaces the module's output: update must return None."""
+    c = E.StateCounter()
+    assert c.update(np.zeros((2, 3))) is None
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid(), torch.nn.Linear(3, 2))
+    x = torch.rand(16, 4)
+    ref = net(x)
+    counter = E.StateCounter()
+    h = net[1].register_forward_hook(lambda m, i, o: counter.update(o))
+    try:
+        out = net(x)  # crashed with "argument 'input' must be Tensor, not StateCounter" while update returned self
+    finally:
+        h.remove()
+    assert torch.equal(out, ref) and counter.M == 16
+
+
 def test_streaming_counter_rejects_unit_mismatch_and_bad_values():
     c = E.StateCounter()
     c.update(np.zeros((2, 3)))

@@ -1,0 +1,122 @@
+"""rr_utils.backprop and rr_utils.beyond: networks trained by backpropagation (notebook 09), at tiny sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rr_utils import backprop as BP
+from rr_utils import beyond as Y
+
+W = (16, 12, 8, 4)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.random((240, 16), dtype=np.float32)
+    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(np.int64)  # learnable
+    return x[:200], y[:200], x[200:], y[200:]
+
+
+def test_architectures_and_layer_names():
+    m = BP.mlp()
+    assert [m.get_submodule(n).out_features for n in (f"fc{i}" for i in range(1, 10))] == list(BP.DBN_WIDTHS[1:])
+    assert BP.hidden_layers(m) == [f"act{i}" for i in range(1, 10)] and m.out.out_features == 10
+    ae = BP.autoencoder()
+    assert BP.hidden_layers(ae) == [f"encoder.act{i}" for i in range(1, 10)]
+    assert ae.decoder[-1].out_features == 784 and isinstance(ae.decoder[-1], torch.nn.Linear)  # logits out
+    assert len(BP.mlp(widths=(784,))) == 1  # softmax regression
+    a, b = BP.mlp(W, seed=3), BP.mlp(W, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    state = torch.random.get_rng_state()
+    BP.mlp(W, seed=4)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
+
+
+def test_training_is_deterministic_and_keeps_checkpoints(data):
+    x, y, xt, yt = data
+    runs = [BP.train(BP.mlp(W, n_classes=2, seed=1), x, y, x_test=xt, y_test=yt, epochs=3, checkpoints=(0, 1, 3),
+                     batch_size=20, lr=1e-2, seed=2) for _ in range(2)]
+    a, b = runs
+    assert sorted(a.checkpoints) == [0, 1, 3] and [h["epoch"] for h in a.history] == [0, 1, 2, 3]
+    for e in a.checkpoints:
+        assert all(torch.equal(a.checkpoints[e][k], b.checkpoints[e][k]) for k in a.checkpoints[e])
+    assert a.history[1:] == b.history[1:]
+    assert not torch.equal(a.checkpoints[0]["fc1.weight"], a.checkpoints[3]["fc1.weight"])
+    assert a.score(3) > 0.5 and a.at(0).training is False
+    assert torch.equal(a.at(3)(torch.as_tensor(xt)), a.model(torch.as_tensor(xt)))
+
+
+def test_autoencoder_learns_something(data):
+    x, _, xt, _ = data
+    run = BP.train(BP.autoencoder(W, seed=0), x, x_test=xt, epochs=5, checkpoints=(5,), batch_size=20, lr=1e-2)
+    assert run.task == "autoencoder" and run.history[-1]["test"] < run.history[0]["test"]
+
+
+def test_shift_moves_pixels():
+    x = torch.zeros(3, 784)
+    x[:, 14 * 28 + 14] = 1
+    out = BP.random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.all(out.sum(1) == 1)  # each image moved within the frame
+
+
+BAD = [
+    (lambda d: BP.mlp(activation="softmax"), r"activation: expected"),
+    (lambda d: BP.mlp(init="he"), r"init: expected"),
+    (lambda d: BP.mlp(widths=()), r"widths: need"),
+    (lambda d: BP.autoencoder(widths=(5,)), r"widths: need"),
+    (lambda d: BP.train(BP.mlp(W, 2), d[0], x_test=d[2]), r"y: give labels for a classifier"),
+    (lambda d: BP.train(BP.autoencoder(W), d[0], d[1], x_test=d[2]), r"y: give labels for a classifier and none"),
+    (lambda d: BP.train(BP.mlp(W, 2), d[0], d[1][:5], x_test=d[2], y_test=d[3]), r"5 labels for 200 inputs"),
+    (lambda d: BP.train(BP.mlp(W, 2), d[0], d[1], x_test=d[2], y_test=d[3], epochs=2, checkpoints=(4,)),
+     r"checkpoints: epoch 4 is after"),
+    (lambda d: BP.train(BP.mlp(W, 2), d[0], d[1], x_test=d[2], y_test=d[3], shift=1), r"shift: only for"),
+    (lambda d: BP.train(BP.mlp(W, 2), np.full_like(d[0], np.nan), d[1], x_test=d[2], y_test=d[3]), r"x: contains NaN"),
+    (lambda d: BP.train(BP.mlp(W, 2), d[0], d[1], x_test=d[2], y_test=d[3], lr=0), r"lr: must be > 0"),
+    (lambda d: BP.train("net", d[0], d[1], x_test=d[2], y_test=d[3]), r"model: expected a torch.nn.Module"),
+    (lambda d: Y.train_network("cnn", {}, epochs=1, checkpoints=()), r"kind: expected"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD)
+def test_bad_input(data, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(data)
+
+
+def test_trajectory_nulls_and_claims(data):
+    x, y, xt, yt = data
+    run = BP.train(BP.mlp(W, n_classes=2, seed=0), x, y, x_test=xt, y_test=yt, epochs=2, checkpoints=(0, 2),
+                   batch_size=20, lr=1e-2)
+    traj, counts = Y.trajectory(run, x)
+    assert traj["epoch"].unique().tolist() == [0, 2] and traj["units"].tolist() == [12, 8, 4] * 2
+    assert (traj["M"] == 200).all() and sorted(counts) == [1, 2, 3]
+    nulls = Y.null_table(counts, [12, 8, 4])
+    assert len(nulls) == 3 and {"gap_norm", "mu", "matched"} <= set(nulls.columns)
+    v = Y.claims(traj, nulls)
+    for cid in ("C1", "C2", "C3"):
+        assert isinstance(v[cid]["holds"], bool) and isinstance(v[cid]["vs_null"]["holds"], bool)
+        assert isinstance(v[cid]["vs_null"]["untrained_holds_as_stated"], bool)
+    with pytest.raises(ValueError, match="nulls: 2 rows for 3 layers"):
+        Y.claims(traj, nulls.iloc[:2])
+
+
+def test_gate_direction(data):
+    x, y, xt, yt = data
+    run = BP.train(BP.mlp(W, n_classes=2), x, y, x_test=xt, y_test=yt, epochs=1, checkpoints=())
+    s = run.history[-1]["test"]
+    assert Y.gate(run, s, "why")["passed"] and not Y.gate(run, s + 0.01, "why")["passed"]
+    ae = BP.train(BP.autoencoder(W), x, x_test=xt, epochs=1, checkpoints=())
+    m = ae.history[-1]["test"]
+    assert Y.gate(ae, m, "why")["passed"] and not Y.gate(ae, m * 0.9, "why")["passed"]
+
+
+def test_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
+    import rr_utils.data as D
+
+    monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "nowhere",))
+    monkeypatch.setenv("RR_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist.*make data"):
+        Y.load_splits("fashion-mnist")
