@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce gallery bench test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce sweep gallery bench test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and ver
 
 reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
 	$(PY) -m rr_utils.pipeline
+
+# e.g. make sweep SWEEP="--dataset fashion-mnist --seeds 0 1 2 3 4 --name fashion_seeds" (--help for all options)
+SWEEP ?= --seeds 0 1 2 3 4 --name mnist_seeds
+sweep: $(STAMP) ## train + analyse a grid of networks as Dask tasks (LocalCluster, or --scheduler ADDR); results/sweep_*.csv
+	$(PY) -m rr_utils.sweep $(SWEEP)
 
 gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
 	$(HEADLESS) $(PY) -m rr_utils.gallery

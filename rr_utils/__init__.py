@@ -3,10 +3,11 @@
 
 Modules: entropy (estimators, exact state counting, power-law fits), bound
 (maximal-relevance curve), data (MNIST and Fashion-MNIST loaders), models
-(package: RBM / DBN configs, training, checkpoints, cache), devices (CPU/CUDA), generation (per-layer generation and its scores), experiments
-(glue and claim tests shared by the DBN notebooks), probe (layer_report: the
+(package: RBM / DBN configs, training, checkpoints, cache), devices (CPU/CUDA), generation (per-layer generation and its scores), claims (the
+paper's claims: verdicts as stated and against references that lack learning),
+experiments (glue shared by the DBN notebooks), probe (layer_report: the
 layers of any PyTorch model on any data), backprop (MLP and autoencoder trained
-by backpropagation), beyond (glue of notebook 09), representations (pixel
+by backpropagation), beyond (glue of notebook 09), sample_size (numbers vs M), representations (pixel
 states), plotting, io (atomic writes), artifacts (where outputs go), pipeline
 (`make reproduce`), cli (`rr-relevance`).
 """

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rr_utils import bound as B
+from rr_utils import claims
 from rr_utils import entropy as E
 from rr_utils.data import load_dataset
 from rr_utils.models import DBNConfig, array_checksum, train_dbn
@@ -95,98 +96,35 @@ def layers_json(table: pd.DataFrame, splits: dict) -> dict:
                        for r in table[keep].to_dict("records")]}
 
 
-# --- the paper's claims, computed from one trained network (used by 04-06 and 08) ---
+# --- the paper's claims: rr_utils.claims holds the logic; these wrappers keep older callers working ---
 
 def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
-    """Hierarchy: layer 1 near (1, 0), H[s] falls with depth, H[K] peaks at an inner layer."""
-    _check_table(table, ["split", "depth", "units", "H_K", "H_K_norm", "H_s_norm"])
-    tr = table[table["split"] == "train"].sort_values("depth")
-    if tr.empty:
-        raise ValueError("table: no rows with split == 'train'")
-    peak = tr.loc[tr["H_K"].idxmax()]
-    out = {"first_layer_H_s_norm": float(tr["H_s_norm"].iloc[0]),
-           "max_rise_of_H_s_norm_with_depth": float(np.max(np.diff(tr["H_s_norm"].to_numpy()), initial=0.0)),
-           "relevance_peak_depth": int(peak["depth"]), "relevance_peak_units": int(peak["units"]),
-           "relevance_peak_H_K_norm": float(peak["H_K_norm"])}
-    out["holds"] = bool(out["first_layer_H_s_norm"] > 0.95 and out["max_rise_of_H_s_norm_with_depth"] <= rise_tol
-                        and 1 < out["relevance_peak_depth"] < len(tr))
-    return out
+    """C1 as stated on a layer table (``rr_utils.claims.claim_c1_table``)."""
+    return claims.claim_c1_table(table, rise_tol)
 
 
 def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) -> dict:
-    """Trained layers close to the bound: mean normalised distance below it under ``tol``."""
+    """C2 as stated on a layer table, with the untrained network's mean distance alongside
+    (``rr_utils.claims.claim_c2_table``; ``claims.layer_claims`` gives the verdict against nulls)."""
     for t, name in ((table, "table"), (untrained, "untrained")):
         _check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
-    tr, ut = (t[t["split"] == "train"] for t in (table, untrained))
-    out = {"mean_below_bound_norm_trained": float(tr["below_bound_norm"].mean()),
-           "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
-           "max_below_bound_norm_trained": float(tr["below_bound_norm"].max()),
-           "mean_noise_norm_trained": float((tr["noise"] / np.log(tr["M"])).mean()),
-           "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean())}
-    out["holds"] = bool(out["mean_below_bound_norm_trained"] < tol)
-    return out
+    out = claims.claim_c2_table(table, tol)
+    ut = untrained[untrained["split"] == "train"]
+    return {"mean_below_bound_norm_trained": out["mean_below_bound_norm"],
+            "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
+            "max_below_bound_norm_trained": out["max_below_bound_norm"],
+            "mean_noise_norm_trained": out["mean_noise_norm"],
+            "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean()), "holds": out["holds"]}
 
 
 def fit_layers(counts: list, sizes) -> pd.DataFrame:
-    """Power-law fit of each layer's counts.
-
-    NaN where there are too few states to fit, or where the fit runs into the
-    edge of the search range (almost all states seen once: no measurable slope).
-    """
-    if len(sizes) != len(counts) + 1:
-        raise ValueError(f"sizes: expected {len(counts) + 1} layer sizes (visible first, as dbn.sizes) "
-                         f"for {len(counts)} layers of counts, got {len(sizes)}")
-    rows = []
-    for depth, c in enumerate(counts, start=1):
-        try:
-            f = E.fit_power_law(c)
-            if not f.fitted:
-                raise ValueError(f.reason)
-            rows.append(dict(depth=depth, units=sizes[depth], mu=f.mu, mu_err=f.mu_err, k_min=f.k_min, n_tail=f.n_tail))
-        except ValueError:
-            rows.append(dict(depth=depth, units=sizes[depth], mu=np.nan, mu_err=np.nan, k_min=np.nan, n_tail=len(c)))
-    return pd.DataFrame(rows)
+    """Power-law fit of each layer's counts (``rr_utils.claims.fit_layers``)."""
+    return claims.fit_layers(counts, sizes)
 
 
 def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
-    """Zipf layer: the fitted layer with mu closest to 1; holds if |mu - 1| < tol."""
-    _check_table(fits, ["depth", "units", "mu", "mu_err"], "fits")
-    ok = fits.dropna(subset=["mu"])
-    if ok.empty:
-        return {"zipf_layer_depth": None, "holds": False, "mu_per_layer": {}}
-    z = ok.loc[(ok["mu"] - 1).abs().idxmin()]
-    return {"zipf_layer_depth": int(z["depth"]), "zipf_layer_units": int(z["units"]),
-            "zipf_layer_mu": float(z["mu"]), "zipf_layer_mu_err": float(z["mu_err"]),
-            "mu_per_layer": {int(d): (None if np.isnan(m) else round(float(m), 6)) for d, m in zip(fits["depth"], fits["mu"])},
-            "holds": bool(abs(z["mu"] - 1) < tol)}
-
-
-def generation_table(dbn, classifier, splits: dict, n_chains: int, n_steps: int, seed: int = 0):
-    """Generated images per layer and their scores (rr_utils.generation)."""
-    from rr_utils import generation as G
-
-    layers, gen, rows = dbn.layer_params(), {}, []
-    for depth in range(1, dbn.n_layers + 1):
-        gen[depth] = G.generate_from_layer(layers, depth, n_chains=n_chains, n_steps=n_steps, seed=seed)
-        s = G.generation_scores(gen[depth], classifier, splits["train"], reference_images=splits["test"][:1000])
-        rows.append(dict(depth=depth, units=dbn.sizes[depth], **{k: v for k, v in s.items() if k != "class_counts"}))
-    return gen, pd.DataFrame(rows)
-
-
-def claim_c4(scores: pd.DataFrame, zipf_depth) -> dict:
-    """Best generator (highest quality) is the Zipf layer or a neighbour (±1 layer)."""
-    _check_table(scores, ["depth", "units", "quality"], "scores")
-    if zipf_depth is not None and zipf_depth not in set(scores["depth"].tolist()):
-        raise ValueError(f"zipf_depth: {zipf_depth!r} is not a depth in scores {sorted(scores['depth'].tolist())}")
-    best = scores.loc[scores["quality"].idxmax()]
-    out = {"best_generator_depth": int(best["depth"]), "best_generator_units": int(best["units"]),
-           "best_quality": float(best["quality"]), "zipf_layer_depth": zipf_depth}
-    if zipf_depth is None:
-        out["holds"] = False
-        return out
-    out["zipf_layer_quality"] = float(scores.loc[scores["depth"] == zipf_depth, "quality"].iloc[0])
-    out["holds"] = bool(abs(int(best["depth"]) - int(zipf_depth)) <= 1)
-    return out
+    """C3 as stated (``rr_utils.claims.claim_c3_fits``)."""
+    return claims.claim_c3_fits(fits, tol)
 
 
 def layer_summary(dbn, splits: dict, seed: int = 0) -> pd.DataFrame:

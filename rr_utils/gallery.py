@@ -152,11 +152,13 @@ def _claims_html(claims: list[dict] | None, claims_file: str) -> list[str]:
                          f'<td class="{"yes" if v else "no"}">{"holds" if v else "does not hold"}</td>')
         ev = c.get("evidence") if isinstance(c.get("evidence"), dict) else {}
         parts = []
-        if "fraction_of_seeds" in ev and "n_seeds" in ev:
-            try:
-                parts.append(f"{round(float(ev['fraction_of_seeds']) * int(ev['n_seeds']))}/{int(ev['n_seeds'])} seeds")
-            except (TypeError, ValueError):
-                pass
+        for frac, what in (("fraction_of_seeds", ""), ("fraction_as_stated", " as stated"),
+                           ("fraction_vs_null", " against the references")):
+            if ev.get(frac) is not None and "n_seeds" in ev:
+                try:
+                    parts.append(f"{round(float(ev[frac]) * int(ev['n_seeds']))}/{int(ev['n_seeds'])} seeds{what}")
+                except (TypeError, ValueError):
+                    pass
         if isinstance(ev.get("rule"), str):
             parts.append(ev["rule"])
         out.append(f"<tr><td>{e(str(c.get('id', '')))}</td><td>{e(str(c.get('text', '')))}</td>{''.join(cells)}"

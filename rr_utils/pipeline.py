@@ -10,7 +10,17 @@ depends on (``metadata.rr.depends`` in the notebook).  Wall times go to
 the cell.  The run ends by writing the figure gallery (``rr_utils.gallery``:
 ``figures/index.html``, or ``figures/quick/index.html`` with ``--quick``).
 
-    python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--quick]
+    python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--quick] [--no-wait]
+
+One run at a time writes an output folder: the run holds a lock
+(``rr_utils.locking.RunLock``, ``results/.pipeline.lock``, or
+``results/quick/.pipeline.lock`` with ``--quick``) from before it reads the
+stamps until the gallery is written.  A second run prints who holds it (pid,
+host, start time) and waits, then skips what the first one finished; with
+``--no-wait`` (or ``RR_NO_WAIT=1``) it exits at once with status 75 instead.
+A lock left by a killed run is released by the operating system and taken
+over.  Kernels talk to papermill over IPC sockets (``rr_utils.kernels``), so
+runs started together never race for TCP ports.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from pathlib import Path
 
 from rr_utils.artifacts import ROOT, results_dir
 from rr_utils.io import atomic_write_json
+from rr_utils.locking import LockBusy, RunLock, no_wait_from_env
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -173,11 +184,14 @@ def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
     """Execute with papermill to a temp file, then move it into place."""
     import papermill as pm
 
+    from rr_utils.kernels import IPCKernelManager
+
     tmp = out_path.with_name(out_path.stem + ".partial.ipynb")
     try:
         with _environ(KERNEL_ENV):
             pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=kernel_name(),
-                                cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+                                cwd=str(nb_path.parent), progress_bar=False, log_output=False,
+                                kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as exc:
         failed = out_path.with_name(out_path.stem + ".failed.ipynb")
         os.replace(tmp, failed)
@@ -194,11 +208,26 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="rerun every notebook even if unchanged")
     ap.add_argument("--only", nargs="*", default=None, help="notebook names (stems) to run")
     ap.add_argument("--quick", action="store_true", help="run in quick mode (writes under */quick/)")
+    ap.add_argument("--no-wait", action="store_true", default=no_wait_from_env(),
+                    help="exit at once (status 75) if another run holds the lock (default: wait; RR_NO_WAIT=1)")
     args = ap.parse_args(argv)
+    res = results_dir(args.quick)
+    lock = RunLock(res / ".pipeline.lock", f"make reproduce on {_rel(res)}/")
+    try:
+        lock.acquire(wait=not args.no_wait)
+    except LockBusy as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 75  # EX_TEMPFAIL: busy, not failed
+    try:
+        return _run(args, res)
+    finally:
+        lock.release()
+
+
+def _run(args, res: Path) -> int:
 
     os.environ.setdefault("PYTHONHASHSEED", "0")  # the kernels inherit it
     params = {"quick": bool(args.quick)}
-    res = results_dir(args.quick)
     executed = res / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     stamp_file = res / ".stamps.json"

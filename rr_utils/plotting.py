@@ -221,3 +221,24 @@ def fit_ylim(ax, x, y, lo_cap: float = -np.inf, hi_cap: float = np.inf, pad: flo
             ax.annotate(f"{yi:.1f}", (xi, edge), xytext=(0, 14 * sign), textcoords="offset points", ha="center",
                         va="center", fontsize=fontsize, arrowprops=dict(arrowstyle="<-", lw=0.8))
     return lo, hi
+
+
+def plot_layer_errorbars(ax, intervals, normalized: bool = True, color="crimson", label=None, **kw):
+    """Each layer at (H[s], H[K]) with its bootstrap interval on both axes.
+
+    ``intervals``: the frame of ``rr_utils.claims.layer_entropy_intervals`` (columns
+    H_s_norm, H_s_norm_lo, H_s_norm_hi, H_K_norm, ... or the same without ``_norm``).
+    The bars are the normal intervals (estimate +- z * bootstrap sd), centred on the
+    estimates; their percentile intervals and bias are in the frame.
+    """
+    sx, sy = ("H_s_norm", "H_K_norm") if normalized else ("H_s", "H_K")
+    for col in (sx, sy, f"{sx}_lo", f"{sx}_hi", f"{sy}_lo", f"{sy}_hi"):
+        if col not in intervals:
+            raise ValueError(f"intervals: missing column {col!r} (see claims.layer_entropy_intervals)")
+    x, y = np.asarray(intervals[sx], float), np.asarray(intervals[sy], float)
+    xerr = np.vstack([x - np.asarray(intervals[f"{sx}_lo"], float), np.asarray(intervals[f"{sx}_hi"], float) - x])
+    yerr = np.vstack([y - np.asarray(intervals[f"{sy}_lo"], float), np.asarray(intervals[f"{sy}_hi"], float) - y])
+    kw.setdefault("fmt", "none")
+    kw.setdefault("elinewidth", 1.0)
+    kw.setdefault("capsize", 2)
+    return ax.errorbar(x, y, xerr=np.clip(xerr, 0, None), yerr=np.clip(yerr, 0, None), color=color, label=label, **kw)

@@ -52,7 +52,7 @@ def main() -> None:
     doc = {
         "layers": X.layers_json(table, splits),
         "table": table.to_dict("records"),
-        "fits": fits.astype(float).to_dict("records"),
+        "fits": fits.drop(columns="reason").astype(float).to_dict("records"),
         "C1": X.claim_c1(table),
         "weights_sha256": [MD.array_checksum(np.concatenate([r.W.numpy().ravel(), r.vbias.numpy(), r.hbias.numpy()]))
                            for r in dbn.rbms],

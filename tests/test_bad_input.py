@@ -72,7 +72,6 @@ TINY = dict(hidden_sizes=(4,), epochs=1, monitor_rows=10, device="cpu")
 GOOD = np.zeros((10, 6), np.float32)
 LAYER_TABLE = pd.DataFrame({"split": ["train"], "depth": [1], "units": [5], "H_K": [0.1],
                             "H_K_norm": [0.1], "H_s_norm": [0.5]})
-SCORES = pd.DataFrame({"depth": [1, 2], "units": [5, 3], "quality": [0.5, 0.7]})
 
 
 def _save_fig(d, name="fig_ok", fig="figure", **kw):
@@ -199,7 +198,6 @@ ROWS = [
     ("claim_c2 missing column", lambda d: X.claim_c2(LAYER_TABLE, LAYER_TABLE), ValueError,
      r"missing columns .*below_bound_norm"),
     ("claim_c3 missing mu", lambda d: X.claim_c3(pd.DataFrame({"depth": [1]})), ValueError, r"fits: missing"),
-    ("claim_c4 unknown zipf depth", lambda d: X.claim_c4(SCORES, 7), ValueError, r"zipf_depth: 7 is not a depth"),
     ("layer_table bad splits", lambda d: X.layer_table(None, {"train": GOOD}), ValueError,
      r"splits: expected a dict with keys \['train', 'test'\]"),
     ("layers_json bad splits", lambda d: X.layers_json(pd.DataFrame(), {}), ValueError, r"table: missing columns"),

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline"}
+SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "sweep"}
 
 
 def test_benchmarks_smoke_run_and_json(tmp_path):

@@ -94,3 +94,13 @@ def test_notebooks_use_the_kernel_the_makefile_installs():
     assert f"ipykernel install --sys-prefix --name {pipeline.KERNEL} " in make
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert json.loads(nb.read_text())["metadata"]["kernelspec"]["name"] == pipeline.KERNEL, nb.name
+
+
+def test_every_rr_utils_subpackage_is_packaged():
+    """A non-editable install must ship rr_utils.models and any other subpackage, not only rr_utils/*.py."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = tool.get("packages", {}).get("find", {}).get("include", []) if isinstance(tool.get("packages"), dict) else []
+    subpackages = [p.parent.relative_to(ROOT).as_posix().replace("/", ".")
+                   for p in (ROOT / "rr_utils").rglob("__init__.py") if p.parent != ROOT / "rr_utils"]
+    assert subpackages, "expected rr_utils to have subpackages (rr_utils.models)"
+    assert "rr_utils" in include and "rr_utils.*" in include, f"pyproject packages: {tool.get('packages')}"

@@ -88,6 +88,8 @@ CLAIMS = {"claims": [
     {"id": "C1", "text": "a hierarchy", "holds": True, "holds_as_stated": True, "holds_vs_null": False,
      "evidence": {"fraction_of_seeds": 0.8, "n_seeds": 5, "rule": "holds in >= 80% of seeds"}},
     {"id": "C2", "text": "near the <bound>", "holds": False, "evidence": {}},
+    {"id": "C3", "text": "two verdicts", "holds_as_stated": True, "holds_vs_null": None,
+     "evidence": {"fraction_as_stated": 0.8, "fraction_vs_null": None, "n_seeds": 5}},
 ], "params": {}}
 
 
@@ -163,8 +165,9 @@ def test_claims_summary_reads_every_verdict_key(sandbox):
     head = text[text.index('<table class="claims">'):text.index("</table>")]
     for column in ("holds", "holds as stated", "holds vs null"):
         assert f"<th>{column}</th>" in head
-    assert head.count('class="yes"') == 2 and head.count('class="no"') == 2  # C1: 2 true, 1 false; C2: 1 false
+    assert head.count('class="yes"') == 3 and head.count('class="no"') == 2  # C1: 2 true, 1 false; C2: 1 false; C3: 1 true
     assert "4/5 seeds" in head and "near the &lt;bound&gt;" in head
+    assert "4/5 seeds as stated" in head and "against the references" not in head  # C3: no seed fraction vs null
     assert text.index('id="claims"') < text.index('<figure')  # the summary comes first
 
 

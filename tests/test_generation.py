@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from rr_utils.generation import (
+    ScoreReference,
     generate_from_layer,
-    generation_scores,
     image_grid,
     nearest_neighbour_distances,
     project_down,
+    sample_scores,
     train_classifier,
 )
 
@@ -35,7 +36,7 @@ def sigmoid(x):
 
 
 class StubClassifier:
-    """Returns fixed probabilities, whatever the images."""
+    """Returns fixed probabilities, whatever the images; features: 16 average-pooled pixel blocks."""
 
     def __init__(self, probs):
         self.probs = np.asarray(probs, dtype=np.float64)
@@ -43,6 +44,10 @@ class StubClassifier:
     def predict_proba(self, x):
         assert len(x) == len(self.probs)
         return self.probs
+
+    def features(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return x.reshape(len(x), 16, -1).mean(axis=2)
 
 
 # --------------------------------------------------------------------------- generation
@@ -85,7 +90,7 @@ def test_generation_matches_reference_loop():
     gen = torch.Generator().manual_seed(9)
     h = torch.rand(4, 5, generator=gen)
     for _ in range(3):
-        v = torch.sigmoid(torch.bernoulli(h, generator=gen) @ W.T + a)
+        v = torch.sigmoid((torch.rand(h.shape, generator=gen) < h).float() @ W.T + a)  # Bernoulli(h)
         h = torch.sigmoid(v @ W + b)
     W0, a0, _ = layers[0]
     np.testing.assert_allclose(out, sigmoid(v.numpy() @ W0.T + a0), atol=1e-5)
@@ -181,32 +186,38 @@ def test_scores_on_constructed_predictions():
     # 20 images: classes 0..3 five times each, confidence 0.8
     probs = np.full((20, 10), 0.2 / 9)
     probs[np.arange(20), np.repeat(np.arange(4), 5)] = 0.8
-    s = generation_scores(train[:20], StubClassifier(probs), train, reference_images=train[20:30], device=CPU)
+    ref = ScoreReference(StubClassifier(probs), train[20:], train[20:], device=CPU)
+    s = sample_scores(train[:20], ref)
     assert s["class_coverage"] == 4
     assert s["class_entropy"] == pytest.approx(np.log(4) / np.log(10))
     assert s["confidence"] == pytest.approx(0.8)
     assert s["quality"] == pytest.approx(0.8 * np.log(4) / np.log(10))
-    assert s["class_counts"] == [5, 5, 5, 5, 0, 0, 0, 0, 0, 0]
-    assert s["nn_distance"] == 0 and s["nn_distance_baseline"] == 0
+    assert s["n_generated"] == 20 and s["n_distinct"] == 20 and s["distinct_fraction"] == 1
+    assert s["nn_distance_test"] > 0 and s["frechet_distance"] > 0 and s["within_class_diversity"] > 0
     json.dumps(s)  # serialisable as is
+    copies = sample_scores(train[20:40], ref)  # copies of held-out digits: nearest distance 0
+    assert copies["nn_distance_test"] == 0
 
     one = np.zeros((20, 10))
     one[:, 7] = 1
-    s = generation_scores(train[:20] * 0.5, StubClassifier(one), train, device=CPU)
+    s = sample_scores(np.repeat(train[:1], 20, axis=0), ScoreReference(StubClassifier(one), train[20:], train, device=CPU))
     assert s["class_coverage"] == 1 and s["class_entropy"] == 0 and s["quality"] == 0
-    assert s["nn_distance"] > 0 and "nn_distance_baseline" not in s
+    assert s["n_distinct"] == 1 and s["within_class_diversity"] == 0
 
     uniform = np.eye(10)[np.arange(20) % 10]
-    s = generation_scores(train[:20], StubClassifier(uniform), train, device=CPU)
+    s = sample_scores(train[:20], ScoreReference(StubClassifier(uniform), train[20:], train, device=CPU))
     assert s["class_coverage"] == 10 and s["class_entropy"] == pytest.approx(1)
 
 
 def test_scores_bad_inputs():
     train = np.random.default_rng(0).random((10, 784)).astype(np.float32)
     with pytest.raises(ValueError, match="predict_proba"):
-        generation_scores(train[:3], StubClassifier(np.ones((3, 1))), train, device=CPU)
+        sample_scores(train[:3], ScoreReference(StubClassifier(np.ones((3, 1))), train, train, device=CPU))
+    ref = ScoreReference(StubClassifier(np.ones((3, 10)) / 10), train, train, device=CPU)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        generation_scores(train[:3] * 255, StubClassifier(np.ones((3, 10)) / 10), train, device=CPU)
+        sample_scores(train[:3] * 255, ref)
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_scores(train[:1], ref)
     with pytest.raises(ValueError, match="pixels"):
         nearest_neighbour_distances(train[:3, :100], train, device=CPU)
 
@@ -245,7 +256,7 @@ def test_classifier_on_real_digits():
     np.testing.assert_array_equal(again.predict_proba(xte[:50]), again2.predict_proba(xte[:50]))
     p = clf.predict_proba(xte[:10])
     assert p.shape == (10, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
-    s = generation_scores(xte[:100], clf, xtr, reference_images=xte[100:300], device=CPU)
+    s = sample_scores(xte[:100], ScoreReference(clf, xte[100:600], xtr, device=CPU))
     assert s["class_coverage"] == 10 and s["confidence"] > 0.85 and s["class_entropy"] > 0.9
 
 
@@ -258,5 +269,7 @@ def test_cuda_paths():
     rng = np.random.default_rng(0)
     x, y = rng.random((300, 784)).astype(np.float32), rng.integers(0, 10, 300)
     clf = train_classifier(x, y, epochs=2, device="cuda")
-    s = generation_scores(a, clf, x, reference_images=x[:20], device="cuda")
-    assert s["nn_distance"] > 0 and s["nn_distance_baseline"] == 0
+    ref = ScoreReference(clf, x[:50], x, device="cuda")
+    s = sample_scores(a, ref)
+    assert s["nn_distance_test"] > 0 and s["frechet_distance"] > 0
+    assert ref.real_scores(8)["n_generated"] == 8

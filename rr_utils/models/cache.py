@@ -23,7 +23,7 @@ import torch
 from rr_utils._checks import _to_numpy
 from rr_utils.devices import resolve_device
 
-__all__ = ["cache_key", "array_checksum", "default_cache_dir", "RECIPE_VERSION", "COMPUTE_FUNCTIONS"]
+__all__ = ["cache_key", "array_checksum", "default_cache_dir", "entry_lock", "RECIPE_VERSION", "COMPUTE_FUNCTIONS"]
 
 RECIPE_VERSION = 2  # 2: the authors' update became the default (config field ``recipe``)
 _ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,24 @@ def default_cache_dir() -> Path:
     """``$RR_CACHE_DIR/models`` if set, else ``<repo>/cache/models`` (git-ignored)."""
     base = os.environ.get("RR_CACHE_DIR")
     return (Path(base) if base else _ROOT / "cache") / "models"
+
+
+def entry_lock(folder: str | os.PathLike):
+    """The exclusive lock of one cache entry (``<folder>/.lock``), for ``train_dbn``.
+
+    Many processes (notebooks, sweep workers, on one machine or several sharing
+    the cache folder) asking for the same network: the first trains it, the
+    others wait and then load its checkpoints (each verified by its sha256).
+    ``filelock`` takes an ``flock`` on the file, which the operating system
+    releases when the holder dies (``kill -9``, a lost node on NFSv4), so a
+    killed trainer never blocks the next one, which resumes from its last
+    checkpoint.  It needs a file system with working ``flock`` (local disks,
+    NFSv4, Lustre mounted with ``flock``, GPFS).
+    """
+    from rr_utils.locking import RunLock
+
+    return RunLock(Path(folder) / ".lock", f"model cache entry {Path(folder).name}",
+                   hint="another process is training this network; it will be loaded when it is done")
 
 
 def array_checksum(arr) -> str:

@@ -16,8 +16,8 @@ import torch
 
 from rr_utils.devices import resolve_device
 from rr_utils.io import remove_stale_temps
+from rr_utils.models.cache import array_checksum, cache_key, compute_sha256, default_cache_dir, entry_lock
 from rr_utils.progress import show_progress
-from rr_utils.models.cache import array_checksum, cache_key, compute_sha256, default_cache_dir
 from rr_utils.models.checkpoints import (STALE_TEMP_S, CheckpointError, _ckpt_path, _load_checkpoint,
                                          _save_checkpoint, _try_load, _write_meta)
 from rr_utils.models.config import DBNConfig, RBMConfig
@@ -106,7 +106,9 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
     checkpoint before it.  A run whose final checkpoints are all present loads
     them; an interrupted run resumes from its last checkpoint (weights, momentum
     velocity, particles, generator state, history) and gives bitwise the same
-    result as an uninterrupted run on the same device.
+    result as an uninterrupted run on the same device.  Processes asking for
+    the same entry at once train it once: the first holds the entry's lock
+    (``cache.entry_lock``), the others wait, then load and verify its files.
 
     ``progress``: tqdm.auto bar per layer; None -> ``rr_utils.progress.show_progress`` (a
     terminal or a Jupyter kernel, unless RR_PROGRESS=0).
@@ -133,23 +135,23 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = root / f"dbn-{key[:24]}"
     folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder, STALE_TEMP_S)
-    _write_meta(folder, {
-        "key": key, "config": dataclasses.asdict(config), "data_id": data_id, "device_type": device.type,
-        "torch": torch.__version__, "compute_sha256": compute_sha256(), "n_visible": n_visible,
-        "n_rows": int(data.shape[0]), "test_id": test_id, "num_threads": num_threads or torch.get_num_threads(),
-    })
-    run = _Run(config, CacheEntry(folder, key, data_id, test_id), device,
-               show_progress(progress), log)
-
-    prev_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
-        with _deterministic(device):
-            return _train_all(run, data, test_data)
-    finally:
-        torch.set_num_threads(prev_threads)
+    with entry_lock(folder):  # one trainer per entry; the others wait here, then load its checkpoints
+        remove_stale_temps(folder, STALE_TEMP_S)
+        _write_meta(folder, {
+            "key": key, "config": dataclasses.asdict(config), "data_id": data_id, "device_type": device.type,
+            "torch": torch.__version__, "compute_sha256": compute_sha256(), "n_visible": n_visible,
+            "n_rows": int(data.shape[0]), "test_id": test_id, "num_threads": num_threads or torch.get_num_threads(),
+        })
+        run = _Run(config, CacheEntry(folder, key, data_id, test_id), device,
+                   show_progress(progress), log)
+        prev_threads = torch.get_num_threads()
+        if num_threads is not None:
+            torch.set_num_threads(int(num_threads))
+        try:
+            with _deterministic(device):
+                return _train_all(run, data, test_data)
+        finally:
+            torch.set_num_threads(prev_threads)
 
 
 def _train_all(run: _Run, data, test_data) -> DBN:
