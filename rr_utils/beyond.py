@@ -4,10 +4,10 @@ Everything here is *our* design; the paper studies DBNs only. The networks
 (``rr_utils.backprop``) are trained on the first ``M`` = 8,000 training images
 of a dataset (the DBN notebooks' M), their hidden layers are binarised by sign
 (tanh units) and counted on those same M images at each checkpoint
-(``rr_utils.probe``), and the DBN notebooks' claim tests (``rr_utils.experiments``,
-same tolerances) are applied to the trained layers. Each test is repeated
-against references that lack learning: the same network at epoch 0, and random
-states of each layer's width matched to its resolution (``probe.matched_null``).
+(``rr_utils.probe``), and the claims are tested by ``rr_utils.claims.layer_claims``,
+the rules and references of the DBN notebooks (04, 05, 08): as stated, and
+against random states matched to each layer's width and resolution, random
+stacks of the same widths and the same network untrained (epoch 0).
 
 A network is analysed only if it has learned (``gate``): its test accuracy
 (classifier) or reconstruction error (autoencoder) must reach a level stated
@@ -21,12 +21,13 @@ import pandas as pd
 import torch
 
 from rr_utils import backprop as BP
-from rr_utils import experiments as X
+from rr_utils import claims as C
 from rr_utils import probe as PR
+from rr_utils.claims import nulls as N
 from rr_utils.data import load_dataset
 
 __all__ = ["load_splits", "train_network", "linear_baseline", "pca_baseline", "gate", "trajectory", "null_table", "claims",
-           "M_TRAIN", "QUICK_M"]
+           "verdict_row", "M_TRAIN", "QUICK_M"]
 
 M_TRAIN = 8_000  # as the DBN notebooks (embedded MNIST train split); the first 8,000 of Fashion-MNIST's 60,000
 QUICK_M = 1_000
@@ -86,7 +87,7 @@ def gate(run: BP.TrainedRun, level: float, why: str) -> dict:
 
 def trajectory(run: BP.TrainedRun, x, epochs=None, device="auto") -> tuple[pd.DataFrame, dict]:
     """``probe.layer_report`` of the hidden layers at each checkpoint (rows: epoch, depth, units, ...),
-    and the state counts of every layer at the last checkpoint ({depth: counts})."""
+    and the state counts of every layer at the first and the last checkpoint ({epoch: [counts per layer]})."""
     layers = BP.hidden_layers(run.model)
     epochs = sorted(run.checkpoints) if epochs is None else list(epochs)
     frames = []
@@ -95,79 +96,74 @@ def trajectory(run: BP.TrainedRun, x, epochs=None, device="auto") -> tuple[pd.Da
         df.insert(0, "epoch", e)
         df.insert(1, "depth", np.arange(1, len(layers) + 1))
         frames.append(df.rename(columns={"width": "units"}))
-    counts = PR.layer_counts(run.at(epochs[-1]), x, layers=layers, device=device)
-    return pd.concat(frames, ignore_index=True), dict(enumerate(counts.values(), start=1))
+    counts = {e: list(PR.layer_counts(run.at(e), x, layers=layers, device=device).values())
+              for e in sorted({epochs[0], epochs[-1]})}
+    return pd.concat(frames, ignore_index=True), counts
 
 
-def null_table(counts_by_depth: dict, widths, seed: int = 0) -> pd.DataFrame:
-    """Per layer: random states of the same width and M, resolution matched (``probe.matched_null``), with their fit."""
+def null_table(counts, widths, seed: int = 0) -> pd.DataFrame:
+    """Per layer: one draw of random states of the same width and M with the layer's resolution
+    (``claims.nulls.matched_random``), its distance below the bound and its fitted mu (for the figures;
+    the verdicts use ``claims``)."""
     rows = []
-    for (depth, c), w in zip(counts_by_depth.items(), widths):
-        n = PR.matched_null(c, int(w), seed=seed + depth)
-        fit = PR.report_from_counts({"null": n["counts"]}).iloc[0]
-        rows.append(dict(depth=depth, units=int(w), p=n["p"], matched=n["matched"], H_s_norm=n["H_s_norm"],
-                         H_K_norm=n["H_K_norm"], gap_norm=n["gap_norm"], mu=fit["mu"], mu_err=fit["mu_err"],
+    for depth, (c, w) in enumerate(zip(counts, widths), start=1):
+        n = N.matched_random(c, int(w), n_draws=1, seed=seed + depth, keep_counts=True)
+        d = n["draws"][0]
+        fit = PR.report_from_counts({"null": d["counts"]}).iloc[0]
+        rows.append(dict(depth=depth, units=int(w), p=d["p"], matched=d["matched"], H_s_norm=d["H_s_norm"],
+                         H_K_norm=d["H_K_norm"], gap_norm=d["below_bound_norm"], mu=fit["mu"], mu_err=fit["mu_err"],
                          mu_fitted=bool(fit["mu_fitted"])))
     return pd.DataFrame(rows)
 
 
-def _as_layer_table(t: pd.DataFrame) -> pd.DataFrame:
-    """The columns ``experiments.claim_c1``/``claim_c2`` read, from a trajectory slice."""
-    return t.assign(split="train", below_bound_norm=t["gap_norm"])
+def claims(counts, untrained_counts, widths, seed: int = 0, n_draws: int = 5, n_boot: int = 0,
+           n_gof: int = 100) -> dict:
+    """C1-C3 of a trained network by ``claims.layer_claims`` (the untrained network as reference b),
+    each record with ``untrained``: the same rule as stated on the untrained network itself."""
+    trained = C.layer_claims(counts, widths, seed=seed, untrained_counts=untrained_counts, n_draws=n_draws,
+                             n_boot=n_boot, n_gof=n_gof)
+    untrained = C.layer_claims(untrained_counts, widths, seed=seed, n_draws=1, n_boot=0, n_gof=10)
+    return {cid: {**r, "untrained": {"holds_as_stated": untrained[cid]["holds_as_stated"],
+                                     "as_stated": untrained[cid]["as_stated"]}} for cid, r in trained.items()}
 
 
-def claims(traj: pd.DataFrame, nulls: pd.DataFrame, near_bound_tol: float = 0.05, zipf_tol: float = 0.3,
-           margin_gap: float = 0.01, margin_relevance: float = 0.02, hs_edge: float = 0.99) -> dict:
-    """C1-C3 at the last checkpoint by the DBN notebooks' rules (``holds``), and against the
-    matched random states (``vs_null``, our rules), with the untrained network (epoch 0) beside.
-
-    vs_null: C1, the relevance peak exceeds the matched random states' peak by
-    ``margin_relevance`` (normalised); C2, over the informative layers (H[s]/log M <
-    ``hs_edge``: a layer at (1, 0) is on the bound whatever it learned), the mean
-    distance below the bound is smaller than the matched random states' by
-    ``margin_gap``; C3, the trained network has a Zipf layer and the matched random
-    states have none (|mu - 1| < ``zipf_tol``). ``beats_untrained`` applies the same
-    comparison to the network at epoch 0 (its own informative layers for C2; for C3:
-    the untrained network has no Zipf layer), and ``untrained_holds_as_stated`` is
-    the DBN notebooks' verdict on the network at epoch 0.
-    """
-    last, first = traj["epoch"].max(), traj["epoch"].min()
-    tr, ut = _as_layer_table(traj[traj["epoch"] == last]), _as_layer_table(traj[traj["epoch"] == first])
-    if len(nulls) != len(tr):
-        raise ValueError(f"nulls: {len(nulls)} rows for {len(tr)} layers")
-    c1, c2 = X.claim_c1(tr), X.claim_c2(tr, ut, near_bound_tol)
-    c3 = X.claim_c3(tr[["depth", "units", "mu", "mu_err"]], zipf_tol)
-    c3_u = X.claim_c3(ut[["depth", "units", "mu", "mu_err"]], zipf_tol)
-    c1_u, c2_u = X.claim_c1(ut), X.claim_c2(ut, ut, near_bound_tol)
-    inf, inf_u = (tr["H_s_norm"] < hs_edge).to_numpy(), (ut["H_s_norm"] < hs_edge).to_numpy()
-    mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
-    gap_t, gap_n = mean(tr["gap_norm"].to_numpy()[inf]), mean(nulls["gap_norm"].to_numpy()[inf])
-    gap_u = mean(ut["gap_norm"].to_numpy()[inf_u])
-    peak_t, peak_n, peak_u = float(tr["H_K_norm"].max()), float(nulls["H_K_norm"].max()), float(ut["H_K_norm"].max())
-    null_mu = nulls.loc[nulls["mu_fitted"], "mu"]
-    null_zipf = bool(((null_mu - 1).abs() < zipf_tol).any())
-    vs = {
-        "C1": {"peak_H_K_norm": peak_t, "null_peak_H_K_norm": peak_n, "untrained_peak_H_K_norm": peak_u,
-               "holds": bool(peak_t > peak_n + margin_relevance),
-               "beats_untrained": bool(peak_t > peak_u + margin_relevance),
-               "untrained_holds_as_stated": c1_u["holds"], "untrained_relevance_peak_units": c1_u["relevance_peak_units"],
-               "rule": f"relevance peak above the matched random states' by more than {margin_relevance} (normalised)"},
-        "C2": {"n_informative_layers": int(inf.sum()), "mean_gap_norm_trained": gap_t, "mean_gap_norm_null": gap_n,
-               "n_informative_layers_untrained": int(inf_u.sum()), "mean_gap_norm_untrained": gap_u,
-               "holds": bool(inf.any() and gap_t < gap_n - margin_gap),
-               "beats_untrained": bool(inf.any() and gap_t < gap_u - margin_gap),
-               "untrained_holds_as_stated": c2_u["holds"],
-               "rule": f"informative layers (H[s]/log M < {hs_edge}): mean normalised distance below the bound "
-                       f"smaller than the matched random states' by more than {margin_gap}"},
-        "C3": {"null_mu_per_layer": {int(d): (None if not f else round(float(m), 6))
-                                     for d, m, f in zip(nulls["depth"], nulls["mu"], nulls["mu_fitted"])},
-               "null_has_zipf_layer": null_zipf, "untrained_zipf_layer_units": c3_u.get("zipf_layer_units"),
-               "untrained_zipf_layer_mu": c3_u.get("zipf_layer_mu"),
-               "holds": bool(c3["holds"] and not null_zipf), "beats_untrained": bool(c3["holds"] and not c3_u["holds"]),
-               "untrained_holds_as_stated": c3_u["holds"],
-               "rule": f"a Zipf layer (|mu - 1| < {zipf_tol}) in the trained network and none in the matched random states"},
-    }
-    return {"C1": {**c1, "vs_null": vs["C1"]}, "C2": {**c2, "vs_null": vs["C2"]}, "C3": {**c3, "vs_null": vs["C3"]}}
+def verdict_row(network: str, v: dict) -> dict:
+    """The numbers behind one network's verdicts, flat (the README and the summary table read them)."""
+    c1, c2, c3 = v["C1"], v["C2"], v["C3"]
+    u2, u3 = c2["untrained"]["as_stated"], c3["untrained"]["as_stated"]
+    return {"network": network,
+            "C1_as_stated": c1["holds_as_stated"], "C1_vs_null": c1["holds_vs_null"],
+            "C1_untrained_as_stated": c1["untrained"]["holds_as_stated"],
+            "C1_failed_references": sorted(k for k, ok in c1["vs_null"].get("checks", {}).items() if not ok),
+            "C1_beats_matched_random": c1["vs_null"].get("checks", {}).get("a"),
+            "C1_beats_untrained": c1["vs_null"].get("checks", {}).get("b"),
+            "C1_beats_random_stacks": all(ok for k, ok in c1["vs_null"].get("checks", {}).items() if k.startswith("c")),
+            "C1_excess_over_random_stacks": c1["vs_null"].get("excess_over_noise_stacks"),
+            "C1_excess_over_matched_random": c1["vs_null"].get("excess_over_matched_random"),
+            "relevance_peak_units": c1["as_stated"]["relevance_peak_units"],
+            "relevance_peak_H_K_norm": c1["as_stated"]["relevance_peak_H_K_norm"],
+            "untrained_relevance_peak_units": c1["untrained"]["as_stated"]["relevance_peak_units"],
+            "C2_as_stated": c2["holds_as_stated"], "C2_vs_null": c2["holds_vs_null"],
+            "C2_untrained_as_stated": c2["untrained"]["holds_as_stated"],
+            "C2_failed_references": sorted(k for k, ok in c2["vs_null"].get("checks", {}).items() if not ok),
+            "C2_beats_matched_random": c2["vs_null"].get("checks", {}).get("a"),
+            "C2_beats_untrained": c2["vs_null"].get("checks", {}).get("b"),
+            "mean_below_bound_norm": c2["as_stated"]["mean_below_bound_norm"],
+            "max_below_bound_norm": c2["as_stated"]["max_below_bound_norm"],
+            "untrained_mean_below_bound_norm": u2["mean_below_bound_norm"],
+            "n_informative": c2["vs_null"].get("n_informative"),
+            "informative_mean_below_bound_norm": c2["vs_null"].get("mean_below_bound_norm_informative"),
+            "matched_random_mean_below_bound_norm": c2["vs_null"].get("matched_random_mean_below_bound_norm_informative"),
+            "advantage_over_untrained": c2["vs_null"].get("mean_advantage_over_untrained"),
+            "C3_as_stated": c3["holds_as_stated"], "C3_vs_null": c3["holds_vs_null"],
+            "C3_untrained_as_stated": c3["untrained"]["holds_as_stated"],
+            "C3_failed_checks": sorted(k for k, ok in c3["vs_null"].get("checks", {}).items() if not ok),
+            "C3_gof_ok": c3["vs_null"].get("checks", {}).get("gof"), "C3_lr_ok": c3["vs_null"].get("checks", {}).get("lr"),
+            "C3_beats_matched_random": c3["vs_null"].get("checks", {}).get("a"),
+            "zipf_layer_units": c3["as_stated"].get("zipf_layer_units"),
+            "zipf_layer_mu": c3["as_stated"].get("zipf_layer_mu"),
+            "zipf_gof_p": (c3["vs_null"].get("zipf_layer") or {}).get("gof_p"),
+            "untrained_zipf_layer_units": u3.get("zipf_layer_units")}
 
 
 def train_network(kind: str, splits: dict, *, epochs: int, checkpoints, lr: float = 1e-3, batch_size: int = 100,

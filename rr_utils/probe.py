@@ -26,9 +26,9 @@ on a Sigmoid, ``threshold`` on a ReLU, ...) or outputs that do not fit it
 (values outside [0, 1] for ``threshold``, NaN or infinities for any) raise a
 ValueError naming the layer.
 
-``matched_null`` gives the reference "random states of the same width and
-resolution" for one layer (used by notebook 09 until ``rr_utils.claims``
-replaces it).
+The claims and their references (random states matched to a layer's width and
+resolution, random stacks, the untrained network) are in ``rr_utils.claims``:
+``claims.layer_claims(list(layer_counts(...).values()), widths)``.
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ from torch import nn
 
 from rr_utils import bound as B
 from rr_utils import entropy as E
-from rr_utils._checks import check_counts, check_int, check_sample_size, is_int, is_real
+from rr_utils._checks import check_counts, check_int, is_real
 from rr_utils.devices import resolve_device
 
-__all__ = ["layer_report", "layer_counts", "report_from_counts", "default_layers", "AUTO_RULES", "RULES",
-           "matched_null"]
+__all__ = ["layer_report", "layer_counts", "report_from_counts", "default_layers", "AUTO_RULES", "RULES"]
 
 RULES = ("threshold", "sign", "positive")
 
@@ -176,15 +175,20 @@ def _model_dtype(model: nn.Module):
 
 @contextlib.contextmanager
 def _on_device(model: nn.Module, device):
-    """Run the model on ``device`` ("auto": CUDA when present) in eval mode; restore device and modes after."""
-    params = list(model.parameters()) + list(model.buffers())
-    before = {p.device for p in params}
-    dev = resolve_device(device)
-    if device == "auto" and len(before) == 1 and next(iter(before)).type != "cpu":
-        dev = next(iter(before))  # already on an accelerator: stay there
-    moved = len(before) > 1 or before != {dev}
-    if len(before) > 1 and device == "auto":  # spread over devices: leave it as it is
-        moved, dev = False, params[0].device
+    """Run the model on ``device`` in eval mode; restore its device and training flags after.
+
+    "auto": CUDA when present, or the accelerator the model already is on. A model
+    spread over several devices is left where it is (inputs go to its first parameter's).
+    """
+    tensors = list(model.parameters()) + list(model.buffers())
+    before = {t.device for t in tensors}
+    if len(before) > 1:
+        dev, moved = tensors[0].device, False
+    else:
+        dev = resolve_device(device)
+        if device == "auto" and before and next(iter(before)).type != "cpu":
+            dev = next(iter(before))  # already on an accelerator: stay there
+        moved = bool(before) and before != {dev}
     modes = {m: m.training for m in model.modules()}
     if moved:
         model.to(dev)
@@ -194,7 +198,7 @@ def _on_device(model: nn.Module, device):
     finally:
         for m, t in modes.items():
             m.training = t
-        if moved and len(before) == 1:
+        if moved:
             model.to(next(iter(before)))
 
 
@@ -363,48 +367,3 @@ def layer_report(model, data, layers=None, binarize="auto", threshold=0.5, batch
     df = report_from_counts(counts, info)
     df.attrs["device"] = str(dev)
     return df
-
-
-# --------------------------------------------------------------------------- reference: matched random states
-
-
-def matched_null(counts, width, seed=0, tol_norm: float = 2e-3, steps: int = 40) -> dict:
-    """Random binary states of the same width and M as a layer, with its resolution H[s].
-
-    Every bit is an independent Bernoulli(p) draw; with the uniforms fixed (one
-    draw from ``seed``), p in (0, 1/2] is bisected until the sample's H[s] lies
-    within ``tol_norm`` * log M of the layer's. Returns {p, counts, H_s, H_K,
-    H_s_norm, H_K_norm, bound_H_K, gap_norm, matched}; ``matched`` is False when
-    even fair coins do not reach the layer's H[s] (a width too small for it).
-    """
-    c = check_counts(counts)
-    M = check_sample_size(int(c.sum()))
-    width = check_int(width, "width", 1)
-    if not is_int(seed) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    target = E.resolution(c)
-    logM = np.log(M) if M > 1 else 1.0
-    tol = tol_norm * logM
-    u = np.random.default_rng([int(seed), M, width]).random((M, width), dtype=np.float32)
-
-    def draw(p):
-        k = E.state_counts(u < p)
-        return E.resolution(k), k
-
-    lo, hi = 0.0, 0.5
-    h, k = draw(hi)
-    best = (abs(h - target), hi, h, k)
-    if h >= target - tol:
-        for _ in range(check_int(steps, "steps", 1)):
-            if best[0] <= tol:
-                break
-            mid = 0.5 * (lo + hi)
-            h, k = draw(mid)
-            if abs(h - target) < best[0]:
-                best = (abs(h - target), mid, h, k)
-            lo, hi = (mid, hi) if h < target else (lo, mid)
-    err, p, h, k = best
-    s = E.summary(k)
-    bound_hk = float(B.bound_at(M, s["H_s"]))
-    return dict(p=p, counts=k, H_s=s["H_s"], H_K=s["H_K"], H_s_norm=s["H_s_norm"], H_K_norm=s["H_K_norm"],
-                bound_H_K=bound_hk, gap_norm=(bound_hk - s["H_K"]) / logM, matched=bool(err <= tol))

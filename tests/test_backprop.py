@@ -88,19 +88,20 @@ def test_bad_input(data, call, message):
 
 def test_trajectory_nulls_and_claims(data):
     x, y, xt, yt = data
-    run = BP.train(BP.mlp(W, n_classes=2, seed=0), x, y, x_test=xt, y_test=yt, epochs=2, checkpoints=(0, 2),
+    run = BP.train(BP.mlp(W, n_classes=2, seed=0), x, y, x_test=xt, y_test=yt, epochs=2, checkpoints=(0, 1, 2),
                    batch_size=20, lr=1e-2)
     traj, counts = Y.trajectory(run, x)
-    assert traj["epoch"].unique().tolist() == [0, 2] and traj["units"].tolist() == [12, 8, 4] * 2
-    assert (traj["M"] == 200).all() and sorted(counts) == [1, 2, 3]
-    nulls = Y.null_table(counts, [12, 8, 4])
+    assert traj["epoch"].unique().tolist() == [0, 1, 2] and traj["units"].tolist() == [12, 8, 4] * 3
+    assert (traj["M"] == 200).all() and sorted(counts) == [0, 2] and len(counts[2]) == 3
+    nulls = Y.null_table(counts[2], [12, 8, 4])
     assert len(nulls) == 3 and {"gap_norm", "mu", "matched"} <= set(nulls.columns)
-    v = Y.claims(traj, nulls)
+    v = Y.claims(counts[2], counts[0], [12, 8, 4], n_draws=1, n_gof=5)
     for cid in ("C1", "C2", "C3"):
-        assert isinstance(v[cid]["holds"], bool) and isinstance(v[cid]["vs_null"]["holds"], bool)
-        assert isinstance(v[cid]["vs_null"]["untrained_holds_as_stated"], bool)
-    with pytest.raises(ValueError, match="nulls: 2 rows for 3 layers"):
-        Y.claims(traj, nulls.iloc[:2])
+        assert isinstance(v[cid]["holds_as_stated"], bool) and isinstance(v[cid]["untrained"]["holds_as_stated"], bool)
+    row = Y.verdict_row("toy", v)
+    assert row["network"] == "toy" and row["relevance_peak_units"] in (12, 8, 4)
+    with pytest.raises(ValueError, match="widths"):
+        Y.claims(counts[2], counts[0], [12, 8])
 
 
 def test_gate_direction(data):

@@ -154,16 +154,6 @@ def test_default_layers():
     assert P.default_layers(nn.Sequential(nn.Linear(3, 2))) == []
 
 
-def test_matched_null_matches_resolution(x):
-    counts = P.layer_counts(small_net(), x)["3"]
-    n = P.matched_null(counts, 8, seed=0)
-    assert n["matched"] and abs(n["H_s"] - E.resolution(counts)) <= 2e-3 * np.log(len(x))
-    assert n["counts"].sum() == len(x) and 0 < n["p"] <= 0.5
-    assert _same(n["counts"], P.matched_null(counts, 8, seed=0)["counts"])
-    too_narrow = P.matched_null(np.ones(500, np.int64), 3, seed=0)  # 3 bits cannot give 500 distinct states
-    assert not too_narrow["matched"]
-
-
 # --------------------------------------------------------------------------- bad input: one table
 
 
@@ -231,8 +221,6 @@ BAD = [
     ("data a string", lambda: P.layer_report(_net4(), "images.npy"), r"data: expected a tensor"),
     ("loader of strings", lambda: P.layer_report(_net4(), ["a", "b"]), r"data: batch 0 is a str"),
     ("repeated layer", lambda: P.layer_report(_net4(), X4, layers=["1", "1"]), r"names repeated"),
-    ("null of bad counts", lambda: P.matched_null([3, -1], 4), r"negative counts"),
-    ("null of bad width", lambda: P.matched_null([3, 1], 0), r"width: must be >= 1"),
 ]
 
 
