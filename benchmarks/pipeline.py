@@ -24,9 +24,12 @@ def run(smoke: bool = False, timings: Path | None = None, log=print) -> tuple[li
     t = json.loads(path.read_text())
     nbs = t.get("notebooks", {})
     total = float(t.get("total_s", sum(nbs.values())))
-    rows = [Row("pipeline", "make reproduce, all notebooks", f"{len(nbs)} notebooks", fmt_s(total), fmt_s(BUDGET_S),
-                total / BUDGET_S, "<= 25 min", total <= BUDGET_S,
-                note="ratio = total / budget; " + ", ".join(f"{k[:2]} {v:.0f} s" for k, v in nbs.items())
+    # The budget is for a fresh clone, whose networks are trained; timings.json records the last run,
+    # which may have loaded them from the model cache, and does not say which: not judged here.
+    rows = [Row("pipeline", "make reproduce, all notebooks (last run)", f"{len(nbs)} notebooks", fmt_s(total),
+                fmt_s(BUDGET_S), total / BUDGET_S, "<= 25 min (fresh clone)", None,
+                note="ratio = total / budget; not judged: the last run may have loaded its networks from the "
+                     "model cache; " + ", ".join(f"{k[:2]} {v:.0f} s" for k, v in nbs.items())
                 + f" ({t.get('machine', '')})")]
     log(f"  pipeline: {total:.0f} s of notebooks vs a {BUDGET_S} s budget")
     return rows, {"timings": t, "total_s": total, "budget_s": BUDGET_S, "source": str(path.relative_to(ROOT))
