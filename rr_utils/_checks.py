@@ -110,3 +110,16 @@ def check_positive_finite(value, name: str, why: str = "must be > 0") -> float:
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name}: {why}, got {value}")
     return float(value)
+
+
+def check_table(table, columns, name: str = "table") -> None:
+    """A non-empty DataFrame holding ``columns`` (clear message instead of a KeyError)."""
+    import pandas as pd  # only the callers that pass tables need pandas
+
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing}; have {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{name}: empty (no rows)")

@@ -10,23 +10,13 @@ import numpy as np
 import pandas as pd
 
 from rr_utils import bound as B
+from rr_utils._checks import check_table
 from rr_utils import claims
 from rr_utils import entropy as E
 from rr_utils.data import load_dataset
 from rr_utils.models import DBNConfig, array_checksum, train_dbn
 
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 2_000, 500, 2
-
-
-def _check_table(table, columns, name: str = "table") -> None:
-    """A non-empty DataFrame holding ``columns`` (clear message instead of a KeyError)."""
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name}: missing columns {missing}; have {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{name}: empty (no rows)")
 
 
 def _check_splits(splits, needed=("train", "test")) -> None:
@@ -88,7 +78,7 @@ def entropy_row(counts) -> dict:
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
     """The results/layers.json document (entropies in nats)."""
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
-    _check_table(table, keep)
+    check_table(table, keep)
     _check_splits(splits, ("train", "test", "dataset", "source"))
     return {"dataset": splits["dataset"], "source": splits["source"],
             "M": {"train": int(len(splits["train"])), "test": int(len(splits["test"]))},
@@ -107,7 +97,7 @@ def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) ->
     """C2 as stated on a layer table, with the untrained network's mean distance alongside
     (``rr_utils.claims.claim_c2_table``; ``claims.layer_claims`` gives the verdict against nulls)."""
     for t, name in ((table, "table"), (untrained, "untrained")):
-        _check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
+        check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
     out = claims.claim_c2_table(table, tol)
     ut = untrained[untrained["split"] == "train"]
     return {"mean_below_bound_norm_trained": out["mean_below_bound_norm"],
@@ -147,7 +137,7 @@ def compare_recipes(summaries: dict, reference: str, other: str, yardstick: str,
     for name in (reference, other, yardstick):
         if name not in summaries:
             raise ValueError(f"summaries: no entry {name!r}; have {sorted(summaries)}")
-        _check_table(summaries[name], ["depth", "units", *columns], f"summaries[{name!r}]")
+        check_table(summaries[name], ["depth", "units", *columns], f"summaries[{name!r}]")
     ref = summaries[reference].set_index("depth")
     if any(not summaries[n].set_index("depth")["units"].equals(ref["units"]) for n in (other, yardstick)):
         raise ValueError("summaries: the networks must have the same layer widths")

@@ -46,7 +46,7 @@ import pandas as pd
 from rr_utils import bound as B
 from rr_utils import claims as _C
 from rr_utils import entropy as E
-from rr_utils._checks import check_counts, check_int
+from rr_utils._checks import check_counts, check_int, check_table
 from rr_utils.claims import nulls as N
 from rr_utils.claims import stats as S
 
@@ -120,7 +120,7 @@ def claim_c1_table(table: pd.DataFrame, rise_tol: float | None = None) -> dict:
     """C1 as stated on a layer table (columns depth, units, H_K, H_K_norm, H_s_norm; rows of the
     train split if a ``split`` column is present): numbers and ``holds``."""
     rise_tol = _C.TOLERANCES["C1_rise"] if rise_tol is None else rise_tol
-    _check_table(table, ["depth", "units", "H_K", "H_K_norm", "H_s_norm"])
+    check_table(table, ["depth", "units", "H_K", "H_K_norm", "H_s_norm"])
     tr = table[table["split"] == "train"] if "split" in table.columns else table
     tr = tr.sort_values("depth")
     if tr.empty:
@@ -139,7 +139,7 @@ def claim_c1_table(table: pd.DataFrame, rise_tol: float | None = None) -> dict:
 def claim_c2_table(table: pd.DataFrame, tol: float | None = None) -> dict:
     """C2 as stated on a layer table: mean normalised distance below the bound (all layers) < ``tol``."""
     tol = _C.TOLERANCES["C2_near_bound"] if tol is None else tol
-    _check_table(table, ["below_bound_norm", "H_s", "H_K", "M"])
+    check_table(table, ["below_bound_norm", "H_s", "H_K", "M"])
     tr = table[table["split"] == "train"] if "split" in table.columns else table
     if tr.empty:
         raise ValueError("table: no rows with split == 'train'")
@@ -177,7 +177,7 @@ def fit_layers(counts: list, sizes) -> pd.DataFrame:
 def claim_c3_fits(fits: pd.DataFrame, tol: float | None = None) -> dict:
     """C3 as stated: the Zipf layer is the fitted layer with mu closest to 1; holds if |mu - 1| < tol."""
     tol = _C.TOLERANCES["C3_zipf"] if tol is None else tol
-    _check_table(fits, ["depth", "units", "mu", "mu_err"], "fits")
+    check_table(fits, ["depth", "units", "mu", "mu_err"], "fits")
     ok = fits.dropna(subset=["mu"])
     mu_per_layer = {int(d): (None if np.isnan(m) else round(float(m), 6)) for d, m in zip(fits["depth"], fits["mu"])}
     if ok.empty:
@@ -187,16 +187,6 @@ def claim_c3_fits(fits: pd.DataFrame, tol: float | None = None) -> dict:
     return {"zipf_layer_depth": int(z["depth"]), "zipf_layer_units": int(z["units"]),
             "zipf_layer_mu": float(z["mu"]), "zipf_layer_mu_err": float(z["mu_err"]),
             "mu_per_layer": mu_per_layer, "holds": bool(abs(z["mu"] - 1) < tol)}
-
-
-def _check_table(table, columns, name: str = "table") -> None:
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name}: missing columns {missing}; have {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{name}: empty (no rows)")
 
 
 # ----------------------------------------------------------------- claims
