@@ -9,7 +9,7 @@ Ratios, not absolute times, are the point: each baseline runs in the same
 process on the same data, timed best-of-k.  Sections: counting (state_counts
 vs np.unique / Counter / a uint8 copy), streaming (StateCounter peak memory vs
 one-shot, in subprocesses), probe (layer_report over 60,000 inputs: streaming vs the full
-activation matrices, peak memory and time), rbm (our trainer vs scikit-learn and NumPy, GFLOP/s
+activation matrices, peak memory and time), rbm (our trainer vs learnergy, scikit-learn and NumPy, GFLOP/s
 vs torch matmul), bound (max_relevance_curve), pipeline (make reproduce times
 vs the 25-minute budget), sweep (rr_utils.sweep on a LocalCluster vs the same grid
 sequentially).
