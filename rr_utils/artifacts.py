@@ -11,6 +11,12 @@ Three places, all chosen by the caller:
 
 The last two are ignored by git.  ``RR_FIGURES_DIR`` / ``RR_RESULTS_DIR`` move
 the base folders (tests use them).  Every write is atomic (see ``rr_utils.io``).
+
+Data sets.  MNIST, the paper's data set, writes to those folders directly; a
+notebook run on another data set (its ``dataset`` parameter, e.g.
+``"fashion-mnist"``) writes to a subfolder named after it, in each of the three
+places: ``figures/fashion-mnist/``, ``results/quick/fashion-mnist/``, ...  So
+every results file keeps one writer, whichever data sets a notebook runs on.
 """
 
 from __future__ import annotations
@@ -26,42 +32,58 @@ from rr_utils.io import atomic_write_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _subfolder(base: Path, quick: bool, scratch: bool) -> Path:
+PRIMARY_DATASET = "mnist"  # the paper's data set: its outputs sit at the top of figures/ and results/
+
+
+def dataset_subfolder(dataset: str | None) -> str:
+    """'' for MNIST (or None), else the data set's name: the subfolder its outputs go to."""
+    from rr_utils.data import DATASETS
+
+    if dataset is None or dataset == PRIMARY_DATASET:
+        return ""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset: expected one of {list(DATASETS)}, got {dataset!r}")
+    return dataset
+
+
+def _subfolder(base: Path, quick: bool, scratch: bool, dataset: str | None = None) -> Path:
     d = base / "quick" if quick else base / "scratch" if scratch else base
+    d = d / dataset_subfolder(dataset)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def figures_dir(quick: bool = False, scratch: bool = False) -> Path:
-    """figures/, or figures/quick/ (quick wins), or figures/scratch/."""
-    return _subfolder(Path(os.environ.get("RR_FIGURES_DIR", ROOT / "figures")), quick, scratch)
+def figures_dir(quick: bool = False, scratch: bool = False, dataset: str | None = None) -> Path:
+    """figures/, or figures/quick/ (quick wins), or figures/scratch/; then the data set's subfolder."""
+    return _subfolder(Path(os.environ.get("RR_FIGURES_DIR", ROOT / "figures")), quick, scratch, dataset)
 
 
-def results_dir(quick: bool = False, scratch: bool = False) -> Path:
-    """results/, or results/quick/ (quick wins), or results/scratch/."""
-    return _subfolder(Path(os.environ.get("RR_RESULTS_DIR", ROOT / "results")), quick, scratch)
+def results_dir(quick: bool = False, scratch: bool = False, dataset: str | None = None) -> Path:
+    """results/, or results/quick/ (quick wins), or results/scratch/; then the data set's subfolder."""
+    return _subfolder(Path(os.environ.get("RR_RESULTS_DIR", ROOT / "results")), quick, scratch, dataset)
 
 
-def save_results(name: str, data: dict, quick: bool = False, scratch: bool = False) -> Path:
+def save_results(name: str, data: dict, quick: bool = False, scratch: bool = False,
+                 dataset: str | None = None) -> Path:
     """Write ``data`` to results/<name>.json (atomically, sorted keys); see ``results_dir``."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.endswith(".json"):
         raise ValueError(f"name: expected a bare results name like '01_resolution_relevance', got {name!r}")
     if not isinstance(data, dict):
         raise TypeError(f"data: expected a dict (a JSON object), got {type(data).__name__}")
-    path = results_dir(quick, scratch) / f"{name}.json"
+    path = results_dir(quick, scratch, dataset) / f"{name}.json"
     atomic_write_json(path, data)
     return path
 
 
-def load_results(name: str, quick: bool = False, scratch: bool = False) -> dict:
+def load_results(name: str, quick: bool = False, scratch: bool = False, dataset: str | None = None) -> dict:
     """Read results/<name>.json; clear errors for a missing, unreadable or malformed file.
 
     With ``scratch`` the scratch copy is read when there is one, else the
     committed results/<name>.json (an upstream notebook not rerun by hand).
     """
-    path = results_dir(quick, scratch) / f"{name}.json"
+    path = results_dir(quick, scratch, dataset) / f"{name}.json"
     if scratch and not quick and not path.exists():
-        path = results_dir() / f"{name}.json"
+        path = results_dir(dataset=dataset) / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the notebook that writes '{name}' first")
     try:

@@ -16,7 +16,11 @@ atomically.
 (``results/executed/<notebook>.ipynb``) to ``<notebook>.html`` beside it with
 nbconvert, when the HTML is missing or older than the notebook.
 
-    python -m rr_utils.gallery [--quick]     # figures/index.html (or figures/quick/index.html)
+Each data set has its own page: MNIST's is ``figures/index.html``, another
+data set's sits in its subfolder (``figures/fashion-mnist/index.html``, from
+``results/fashion-mnist/``); the pages link to each other.
+
+    python -m rr_utils.gallery [--quick] [--dataset fashion-mnist]
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from rr_utils.artifacts import ROOT, figures_dir, results_dir
+from rr_utils.artifacts import PRIMARY_DATASET, ROOT, dataset_subfolder, figures_dir, results_dir
 from rr_utils.io import atomic_write_text
 
-__all__ = ["collect_figures", "load_claims", "render_gallery", "render_notebooks", "page", "build_gallery", "main"]
+__all__ = ["collect_figures", "load_claims", "render_gallery", "render_notebooks", "page", "build_gallery",
+           "build_galleries", "gallery_pages", "main"]
 
 WIDE = 1.8  # a figure this many times wider than tall gets the full width of the page
 
@@ -168,8 +173,10 @@ def _claims_html(claims: list[dict] | None, claims_file: str) -> list[str]:
 
 
 def render_gallery(records: list[dict], fig_dir: Path, executed_dir: Path, title: str = "Figures",
-                   claims: list[dict] | None = None, claims_file: str = "results/claims.json") -> str:
-    """The HTML page for ``records`` (see ``collect_figures``) and ``claims``, links relative to ``fig_dir``."""
+                   claims: list[dict] | None = None, claims_file: str = "results/claims.json",
+                   other_pages: dict[str, Path] | None = None) -> str:
+    """The HTML page for ``records`` (see ``collect_figures``) and ``claims``, links relative to ``fig_dir``;
+    ``other_pages``: {data set: its gallery page}, linked under the title."""
     fig_dir, executed_dir = Path(fig_dir), Path(executed_dir)
     e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -180,6 +187,9 @@ def render_gallery(records: list[dict], fig_dir: Path, executed_dir: Path, title
            f"learning</i>: a replication. {len(records)} figures, grouped by the notebook that made them; "
            "each PNG and PDF carries in its metadata the commit it was made from (<code>+dirty</code>: with "
            "changes not yet committed) and the parameter hash.</p>"]
+    if other_pages:
+        links = " · ".join(f'<a href="{e(_rel(Path(p), fig_dir))}">{e(name)}</a>' for name, p in other_pages.items())
+        out.append(f'<p class="lead">The same notebooks on other data sets: {links}.</p>')
     notebooks: dict[str, list[dict]] = {}
     for rec in records:
         notebooks.setdefault(str(rec.get("notebook") or ""), []).append(rec)
@@ -331,47 +341,82 @@ def render_notebooks(executed_dir: str | os.PathLike, notebooks_dir: str | os.Pa
 _MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
 
 
+def gallery_pages(quick: bool = False) -> dict[str, Path]:
+    """{data set: its gallery page} for every data set whose page exists (MNIST's first)."""
+    from rr_utils.data import DATASETS
+
+    base = figures_dir(quick)
+    pages = {d: base / dataset_subfolder(d) / "index.html" for d in DATASETS}
+    return {d: p for d, p in pages.items() if p.is_file()}
+
+
 def page(quick: bool = False, fig_dir: str | os.PathLike | None = None,
-         executed_dir: str | os.PathLike | None = None, claims_path: str | os.PathLike | None = None) -> str:
+         executed_dir: str | os.PathLike | None = None, claims_path: str | os.PathLike | None = None,
+         dataset: str | None = None) -> str:
     """The gallery page ``build_gallery`` writes for these folders (nothing is written)."""
-    fig_dir = Path(fig_dir) if fig_dir is not None else figures_dir(quick)
-    executed_dir = Path(executed_dir) if executed_dir is not None else results_dir(quick) / "executed"
-    claims_path = Path(claims_path) if claims_path is not None else results_dir(quick) / "claims.json"
+    fig_dir = Path(fig_dir) if fig_dir is not None else figures_dir(quick, dataset=dataset)
+    res = results_dir(quick, dataset=dataset)
+    executed_dir = Path(executed_dir) if executed_dir is not None else res / "executed"
+    claims_path = Path(claims_path) if claims_path is not None else res / "claims.json"
     if not fig_dir.is_dir():
         raise FileNotFoundError(f"{fig_dir}: no such figures folder")
-    title = "Resolution and relevance: figures" + (" (quick mode)" if quick else "")
-    claims_file = "results/quick/claims.json" if quick else "results/claims.json"
-    return render_gallery(collect_figures(fig_dir), fig_dir, executed_dir, title, load_claims(claims_path), claims_file)
+    name = dataset or PRIMARY_DATASET
+    title = ("Resolution and relevance: figures" + ("" if name == PRIMARY_DATASET else f" ({name})")
+             + (" (quick mode)" if quick else ""))
+    sub = dataset_subfolder(dataset)
+    claims_file = "/".join(["results"] + (["quick"] if quick else []) + ([sub] if sub else []) + ["claims.json"])
+    others = {d: p for d, p in gallery_pages(quick).items() if d != name}
+    return render_gallery(collect_figures(fig_dir), fig_dir, executed_dir, title, load_claims(claims_path), claims_file,
+                          other_pages=others)
 
 
 def build_gallery(quick: bool = False, fig_dir: str | os.PathLike | None = None,
                   executed_dir: str | os.PathLike | None = None,
-                  claims_path: str | os.PathLike | None = None) -> Path:
+                  claims_path: str | os.PathLike | None = None, dataset: str | None = None) -> Path:
     """Render the executed notebooks, then write ``<figures>/index.html`` atomically; return its path.
 
-    Defaults: ``rr_utils.artifacts.figures_dir(quick)``,
-    ``results_dir(quick) / "executed"`` and ``results_dir(quick) / "claims.json"``
+    Defaults: ``rr_utils.artifacts.figures_dir(quick, dataset=dataset)``,
+    ``results_dir(quick, dataset=dataset) / "executed"`` and ``... / "claims.json"``
     (so ``RR_FIGURES_DIR`` / ``RR_RESULTS_DIR`` apply).
     """
-    fig_dir = Path(fig_dir) if fig_dir is not None else figures_dir(quick)
-    executed_dir = Path(executed_dir) if executed_dir is not None else results_dir(quick) / "executed"
+    fig_dir = Path(fig_dir) if fig_dir is not None else figures_dir(quick, dataset=dataset)
+    executed_dir = Path(executed_dir) if executed_dir is not None else results_dir(quick, dataset=dataset) / "executed"
     if executed_dir.is_dir():
         render_notebooks(executed_dir, gallery=fig_dir / "index.html")
-    text = page(quick, fig_dir, executed_dir, claims_path)
+    text = page(quick, fig_dir, executed_dir, claims_path, dataset=dataset)
     return atomic_write_text(fig_dir / "index.html", text)
+
+
+def build_galleries(quick: bool = False, datasets=None) -> list[Path]:
+    """``build_gallery`` for each data set in ``datasets`` (default: MNIST and every data set with figures),
+    the other data sets first, so that MNIST's page links to them; returns the pages."""
+    from rr_utils.data import DATASETS
+
+    if datasets is None:
+        base = figures_dir(quick)
+        datasets = [PRIMARY_DATASET] + [d for d in DATASETS if d != PRIMARY_DATASET
+                                        and any((base / dataset_subfolder(d)).glob("*.json"))]
+    order = [d for d in datasets if d != PRIMARY_DATASET] + [d for d in datasets if d == PRIMARY_DATASET]
+    pages = [build_gallery(quick, dataset=d) for d in order]
+    if len(order) > 1:  # each page links to the pages written after it: write the others again
+        pages[:-1] = [build_gallery(quick, dataset=d) for d in order[:-1]]
+    return pages
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rr_utils.gallery", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the quick-mode figures (figures/quick/)")
+    ap.add_argument("--dataset", nargs="*", default=None,
+                    help="data sets whose pages to build (default: MNIST and every data set with figures)")
     args = ap.parse_args(argv)
     try:
-        path = build_gallery(quick=args.quick)
+        paths = build_galleries(quick=args.quick, datasets=args.dataset)
     except (OSError, ValueError) as exc:
         print(f"gallery: error: {exc}", file=sys.stderr)
         return 2
-    print(f"[gallery] {path}")
+    for path in paths:
+        print(f"[gallery] {path}")
     return 0
 
 

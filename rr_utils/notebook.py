@@ -62,6 +62,7 @@ class Run:
     quick: bool = False
     save: bool = False
     params: dict = field(default_factory=dict)
+    dataset: str = "mnist"  # outputs of other data sets go to their subfolder (rr_utils.artifacts)
 
     @property
     def scratch(self) -> bool:
@@ -79,23 +80,23 @@ class Run:
             print(f"{what}: {how_long}.", flush=True)
 
     def figures_dir(self) -> Path:
-        return artifacts.figures_dir(self.quick, self.scratch)
+        return artifacts.figures_dir(self.quick, self.scratch, self.dataset)
 
     def results_dir(self) -> Path:
-        return artifacts.results_dir(self.quick, self.scratch)
+        return artifacts.results_dir(self.quick, self.scratch, self.dataset)
 
     def save_figure(self, fig, name: str, caption: str = "") -> dict:
         """``rr_utils.plotting.save_figure`` with this run's notebook, parameters and folder."""
         return save_figure(fig, name, self.params, caption=caption, notebook=self.notebook, quick=self.quick,
-                           scratch=self.scratch)
+                           scratch=self.scratch, dataset=self.dataset)
 
     def save_results(self, name: str, data: dict) -> Path:
         """``rr_utils.artifacts.save_results`` into this run's results folder."""
-        return artifacts.save_results(name, data, quick=self.quick, scratch=self.scratch)
+        return artifacts.save_results(name, data, quick=self.quick, scratch=self.scratch, dataset=self.dataset)
 
     def load_results(self, name: str) -> dict:
-        """Results of an upstream notebook: this run's folder (scratch runs: then results/)."""
-        return artifacts.load_results(name, quick=self.quick, scratch=self.scratch)
+        """Results of an upstream notebook on the same data set: this run's folder (scratch runs: then results/)."""
+        return artifacts.load_results(name, quick=self.quick, scratch=self.scratch, dataset=self.dataset)
 
 
 def inline_figures() -> bool:
@@ -108,13 +109,18 @@ def inline_figures() -> bool:
     return True
 
 
-def start(notebook: str, quick=False, save=False) -> Run:
-    """The notebook header: inline figures, style, quick and save modes; returns the ``Run``."""
+def start(notebook: str, quick=False, save=False, dataset: str = "mnist") -> Run:
+    """The notebook header: inline figures, style, quick and save modes; returns the ``Run``.
+
+    ``dataset``: the notebook's data set; outputs of a data set other than MNIST
+    go to its subfolder (``figures/fashion-mnist/``, ``results/fashion-mnist/``).
+    """
     if not isinstance(notebook, str) or not notebook or "/" in notebook or notebook.endswith(".ipynb"):
         raise ValueError(f"notebook: expected a bare notebook name like '01_resolution_relevance', got {notebook!r}")
+    artifacts.dataset_subfolder(dataset)  # a clear error for an unknown data set, before any work
     inline_figures()  # before set_style: activating a backend must not undo the style
     set_style()
-    run = Run(notebook=notebook, quick=quick_from_env(quick), save=save_from_env(save))
+    run = Run(notebook=notebook, quick=quick_from_env(quick), save=save_from_env(save), dataset=dataset)
     if run.scratch:
         print(f"Run by hand: figures go to {_shown(run.figures_dir())}/ and results to {_shown(run.results_dir())}/ "
               "(set save = True to write the committed figures/ and results/).", flush=True)

@@ -1,7 +1,13 @@
 """Run the notebooks end to end with papermill (``make reproduce``).
 
 Each notebook in ``notebooks/`` runs in name order into
-``results/executed/``.  A notebook is skipped when its inputs are unchanged
+``results/executed/``, on MNIST; then the notebooks that list other data sets
+in their metadata (``metadata.rr.datasets``, e.g. ``["mnist",
+"fashion-mnist"]``) run again on each of them, with the ``dataset``
+parameter, into that data set's folders (``results/fashion-mnist/executed/``,
+``figures/fashion-mnist/``; ``rr_utils.artifacts``).  Such a run is named
+``<notebook>@<dataset>`` (``03_train_dbn@fashion-mnist``), and its
+dependencies are the same notebooks on the same data set.  A notebook is skipped when its inputs are unchanged
 since its last successful run: the notebook file, the source of the rr_utils
 modules it imports (directly or through other rr_utils modules), the
 injected parameters, the data files, and the stamps of the notebooks it
@@ -10,7 +16,8 @@ depends on (``metadata.rr.depends`` in the notebook).  Wall times go to
 the cell.  The run ends by writing the figure gallery (``rr_utils.gallery``:
 ``figures/index.html``, or ``figures/quick/index.html`` with ``--quick``).
 
-    python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--quick] [--no-wait]
+    python -m rr_utils.pipeline [--force] [--only 01_resolution_relevance ...] [--dataset fashion-mnist ...]
+                                [--quick] [--no-wait] [--list]
 
 One run at a time writes an output folder: the run holds a lock
 (``rr_utils.locking.RunLock``, ``results/.pipeline.lock``, or
@@ -33,9 +40,10 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from rr_utils.artifacts import ROOT, results_dir
+from rr_utils.artifacts import PRIMARY_DATASET, ROOT, results_dir
 from rr_utils.io import atomic_write_json
 from rr_utils.locking import LockBusy, RunLock, no_wait_from_env
 
@@ -69,6 +77,56 @@ def _data_fingerprint() -> str:
 def notebook_depends(nb_path: Path) -> list[str]:
     meta = json.loads(nb_path.read_text()).get("metadata", {})
     return list(meta.get("rr", {}).get("depends", []))
+
+
+def notebook_datasets(nb_path: Path) -> list[str]:
+    """The data sets a full run executes the notebook on (``metadata.rr.datasets``; default MNIST only)."""
+    from rr_utils.data import DATASETS
+
+    meta = json.loads(nb_path.read_text()).get("metadata", {})
+    names = meta.get("rr", {}).get("datasets", [PRIMARY_DATASET])
+    if (not isinstance(names, list) or not names or names[0] != PRIMARY_DATASET
+            or any(d not in DATASETS for d in names) or len(set(names)) != len(names)):
+        raise SystemExit(f"{nb_path.name}: metadata.rr.datasets must list distinct data sets of {list(DATASETS)}, "
+                         f"'{PRIMARY_DATASET}' first; got {names!r}")
+    return names
+
+
+@dataclass(frozen=True)
+class Job:
+    """One execution of a notebook in a run: the notebook on one data set."""
+
+    notebook: Path
+    dataset: str = PRIMARY_DATASET
+
+    @property
+    def primary(self) -> bool:
+        return self.dataset == PRIMARY_DATASET
+
+    @property
+    def name(self) -> str:
+        """``03_train_dbn`` on MNIST, ``03_train_dbn@fashion-mnist`` on another data set."""
+        return self.notebook.stem if self.primary else f"{self.notebook.stem}@{self.dataset}"
+
+    def params(self, quick: bool) -> dict:
+        """The injected parameters (MNIST runs get no ``dataset``: the notebooks' default)."""
+        return {"quick": bool(quick)} | ({} if self.primary else {"dataset": self.dataset})
+
+    def depends(self) -> list[str]:
+        """Names of the jobs this one reads from: the listed notebooks on the same data set."""
+        return [d if self.primary else f"{d}@{self.dataset}" for d in notebook_depends(self.notebook)]
+
+    def executed(self, quick: bool) -> Path:
+        return results_dir(quick, dataset=self.dataset) / "executed" / self.notebook.name
+
+
+def jobs(notebooks=None) -> list[Job]:
+    """Every notebook on MNIST in name order, then each other data set's notebooks in name order."""
+    from rr_utils.data import DATASETS
+
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if notebooks is None else list(notebooks)
+    per_nb = {nb: notebook_datasets(nb) for nb in notebooks}
+    return [Job(nb, d) for d in DATASETS for nb in notebooks if d in per_nb[nb]]
 
 
 PACKAGE = ROOT / "rr_utils"
@@ -131,13 +189,15 @@ def notebook_modules(nb_path: Path) -> list[Path]:
     return module_closure(roots)
 
 
-def input_stamp(nb_path: Path, params: dict, stamps: dict) -> str:
+def input_stamp(nb_path: Path, params: dict, stamps: dict, depends: list[str] | None = None) -> str:
+    """``depends``: the names of the jobs read (default: the notebook's ``metadata.rr.depends``)."""
+    depends = notebook_depends(nb_path) if depends is None else depends
     parts = {
         "notebook": _sha([nb_path]),
         "rr_utils": _sha(notebook_modules(nb_path)),
         "params": json.dumps(params, sort_keys=True),
         "data": _data_fingerprint(),
-        "depends": {d: stamps.get(d, "missing") for d in notebook_depends(nb_path)},
+        "depends": {d: stamps.get(d, "missing") for d in depends},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -206,11 +266,18 @@ def run_notebook(nb_path: Path, out_path: Path, params: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--force", action="store_true", help="rerun every notebook even if unchanged")
-    ap.add_argument("--only", nargs="*", default=None, help="notebook names (stems) to run")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="notebooks to run: names (stems, every data set) or runs (03_train_dbn@fashion-mnist)")
+    ap.add_argument("--dataset", nargs="*", default=None, help="run only the notebooks' runs on these data sets")
+    ap.add_argument("--list", action="store_true", help="print the runs (notebook@data set) in order and exit")
     ap.add_argument("--quick", action="store_true", help="run in quick mode (writes under */quick/)")
     ap.add_argument("--no-wait", action="store_true", default=no_wait_from_env(),
                     help="exit at once (status 75) if another run holds the lock (default: wait; RR_NO_WAIT=1)")
     args = ap.parse_args(argv)
+    todo = _selected_jobs(args)
+    if args.list:
+        print("\n".join(j.name for j in todo))
+        return 0
     res = results_dir(args.quick)
     lock = RunLock(res / ".pipeline.lock", f"make reproduce on {_rel(res)}/")
     try:
@@ -219,50 +286,62 @@ def main(argv=None) -> int:
         print(exc, file=sys.stderr, flush=True)
         return 75  # EX_TEMPFAIL: busy, not failed
     try:
-        return _run(args, res)
+        return _run(args, res, todo)
     finally:
         lock.release()
 
 
-def _run(args, res: Path) -> int:
+def _selected_jobs(args) -> list[Job]:
+    """The runs ``--only`` and ``--dataset`` select, in run order; clear errors for unknown names."""
+    from rr_utils.data import DATASETS
+
+    everything = jobs()
+    if args.dataset is not None:
+        unknown = set(args.dataset) - set(DATASETS)
+        if unknown:
+            raise SystemExit(f"--dataset: unknown data sets {sorted(unknown)}; have {list(DATASETS)}")
+    if args.only:
+        known = {j.notebook.stem for j in everything} | {j.name for j in everything}
+        unknown = set(args.only) - known
+        if unknown:
+            raise SystemExit(f"--only: unknown notebooks {sorted(unknown)}; have {sorted(known)}")
+    return [j for j in everything
+            if (not args.only or j.notebook.stem in args.only or j.name in args.only)
+            and (args.dataset is None or j.dataset in args.dataset)]
+
+
+def _run(args, res: Path, todo: list[Job]) -> int:
 
     os.environ.setdefault("PYTHONHASHSEED", "0")  # the kernels inherit it
-    params = {"quick": bool(args.quick)}
-    executed = res / "executed"
-    executed.mkdir(parents=True, exist_ok=True)
     stamp_file = res / ".stamps.json"
     stamps = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
     timing_file = res / "timings.json"
     timings = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     timings = timings.get("notebooks", timings)
 
-    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if args.only:
-        unknown = set(args.only) - {p.stem for p in notebooks}
-        if unknown:
-            raise SystemExit(f"--only: unknown notebooks {sorted(unknown)}; have {[p.stem for p in notebooks]}")
-    for nb in notebooks:
-        if args.only and nb.stem not in args.only:
+    for job in todo:
+        params = job.params(args.quick)
+        stamp = input_stamp(job.notebook, params, stamps, job.depends())
+        out = job.executed(args.quick)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not args.force and stamps.get(job.name) == stamp and out.exists():
+            print(f"[skip] {job.name}: inputs unchanged", flush=True)
             continue
-        stamp = input_stamp(nb, params, stamps)
-        out = executed / nb.name
-        if not args.force and stamps.get(nb.stem) == stamp and out.exists():
-            print(f"[skip] {nb.name}: inputs unchanged", flush=True)
-            continue
-        print(f"[run ] {nb.name} ...", flush=True)
+        print(f"[run ] {job.name} ...", flush=True)
         t0 = time.perf_counter()
-        run_notebook(nb, out, params)
+        run_notebook(job.notebook, out, params)
         dt = time.perf_counter() - t0
-        print(f"[done] {nb.name} in {dt:.1f} s", flush=True)
-        stamps[nb.stem] = stamp
-        timings[nb.stem] = round(dt, 1)
+        print(f"[done] {job.name} in {dt:.1f} s", flush=True)
+        stamps[job.name] = stamp
+        timings[job.name] = round(dt, 1)
         atomic_write_json(stamp_file, stamps)
         atomic_write_json(timing_file, {"notebooks": timings, "total_s": round(sum(timings.values()), 1),
                                         "machine": _machine()})
-    from rr_utils.gallery import build_gallery
+    from rr_utils.gallery import build_galleries
 
     try:
-        print(f"[gallery] {_rel(build_gallery(quick=args.quick))}", flush=True)
+        for page in build_galleries(quick=args.quick):
+            print(f"[gallery] {_rel(page)}", flush=True)
     except (OSError, ValueError) as exc:  # e.g. a damaged figure sidecar: say which, after the notebooks ran
         raise SystemExit(f"\nFAILED: the figure gallery: {exc}") from None
     return 0

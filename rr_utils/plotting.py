@@ -22,13 +22,14 @@ def set_style() -> None:
 
 
 def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
-                notebook: str = "", quick: bool = False, scratch: bool = False) -> dict:
+                notebook: str = "", quick: bool = False, scratch: bool = False, dataset: str | None = None) -> dict:
     """Save ``fig`` as figures/<name>.png and .pdf, atomically, with provenance.
 
     PNG text chunks and PDF metadata carry the git commit, the parameter hash,
     the notebook and the caption; a sidecar figures/<name>.json holds the same
     for the gallery.  Returns that provenance dict.  ``quick`` / ``scratch``
-    choose figures/quick/ or figures/scratch/ (``rr_utils.artifacts.figures_dir``).
+    choose figures/quick/ or figures/scratch/, ``dataset`` a data set's subfolder
+    (``rr_utils.artifacts.figures_dir``).
     """
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or "." in name:
         raise ValueError(f"name: expected a bare figure name like 'fig1_bound', got {name!r}")
@@ -42,7 +43,7 @@ def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
     params = params or {}
     meta = {"name": name, "caption": caption, "notebook": notebook, "commit": git_commit(),
             "params": params, "params_hash": params_hash(params)}
-    out = figures_dir(quick, scratch)
+    out = figures_dir(quick, scratch, dataset)
     # Fixed dates and software keys keep the files byte-stable between runs.
     png_meta = {"Title": name, "Description": caption, "Source": notebook,
                 "Comment": f"commit={meta['commit']} params_hash={meta['params_hash']}", "Software": None}

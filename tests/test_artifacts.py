@@ -53,3 +53,22 @@ def test_modified_code_appends_dirty(repo):
 
 def test_outside_git_is_unknown(tmp_path):
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_other_datasets_write_to_their_subfolder(tmp_path, monkeypatch):
+    from rr_utils import artifacts
+
+    monkeypatch.setenv("RR_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("RR_FIGURES_DIR", str(tmp_path / "figures"))
+    assert artifacts.results_dir() == tmp_path / "results"
+    assert artifacts.results_dir(dataset="mnist") == tmp_path / "results"
+    assert artifacts.results_dir(quick=True, dataset="fashion-mnist") == tmp_path / "results" / "quick" / "fashion-mnist"
+    assert artifacts.figures_dir(scratch=True, dataset="fashion-mnist") == tmp_path / "figures" / "scratch" / "fashion-mnist"
+    a = artifacts.save_results("x", {"d": "mnist"})
+    b = artifacts.save_results("x", {"d": "fashion"}, dataset="fashion-mnist")
+    assert a != b and artifacts.load_results("x") == {"d": "mnist"}
+    assert artifacts.load_results("x", dataset="fashion-mnist") == {"d": "fashion"}
+    # a scratch run reads the committed results of its own data set
+    assert artifacts.load_results("x", scratch=True, dataset="fashion-mnist") == {"d": "fashion"}
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        artifacts.results_dir(dataset="cifar")

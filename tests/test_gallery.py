@@ -312,3 +312,22 @@ def test_gallery_in_headless_chromium(server):
     assert not dead, f"links that do not resolve: {dead}"
     assert any(h.endswith(".ipynb") for h in links) and any(h.endswith(".pdf") for h in links)
     assert any(h.endswith(".html") and "/results/executed/" in h for h in links)  # rendered notebooks, not raw JSON
+
+
+def test_each_dataset_has_its_page_and_the_pages_link_each_other(sandbox):
+    figs, _ = sandbox
+    fig, ax = plt.subplots(figsize=(2, 2))
+    save_figure(fig, "figF_fashion", params={"quick": True}, notebook="03_x", quick=True, dataset="fashion-mnist")
+    plt.close(fig)
+    res = Path(os.environ["RR_RESULTS_DIR"]) / "quick" / "fashion-mnist"
+    (res / "executed").mkdir(parents=True)
+    _notebook(res / "executed" / "03_x.ipynb", "# On Fashion-MNIST")
+    pages = gallery.build_galleries(quick=True)
+    assert pages == [figs / "fashion-mnist" / "index.html", figs / "index.html"]
+    main, other = _parse(pages[1]), _parse(pages[0])
+    assert "figF_fashion" not in main.figures and other.figures == ["figF_fashion"]
+    assert "fashion-mnist/index.html" in main.links and "../index.html" in other.links
+    for page, p in ((main, pages[1]), (other, pages[0])):
+        for target in _files(p, page.links):
+            assert target.exists(), target
+    assert "results/quick/fashion-mnist/claims.json" in pages[0].read_text()

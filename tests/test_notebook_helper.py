@@ -101,3 +101,18 @@ def test_pipeline_kernels_save_and_show_no_progress_bars():
     from rr_utils import pipeline
 
     assert pipeline.KERNEL_ENV["RR_SAVE"] == "1" and pipeline.KERNEL_ENV["RR_PROGRESS"] == "0"
+
+
+def test_another_dataset_saves_and_reads_its_own_subfolder(dirs):
+    mnist, fashion = start("03_x", True), start("03_x", True, dataset="fashion-mnist")
+    mnist.save_results("03_x", {"d": "mnist"})
+    path = fashion.save_results("03_x", {"d": "fashion"})
+    assert path == dirs / "results" / "quick" / "fashion-mnist" / "03_x.json"
+    assert mnist.load_results("03_x") == {"d": "mnist"} and fashion.load_results("03_x") == {"d": "fashion"}
+    fig, ax = plt.subplots(figsize=(2, 2))
+    fashion.save_figure(fig, "fig03_x")
+    plt.close(fig)
+    assert (dirs / "figures" / "quick" / "fashion-mnist" / "fig03_x.png").is_file()
+    assert not (dirs / "figures" / "quick" / "fig03_x.png").exists()
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        start("03_x", True, dataset="cifar")

@@ -164,3 +164,74 @@ def test_kernel_is_the_projects_only_when_it_runs_this_interpreter(monkeypatch, 
 
     monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", missing)
     assert pipeline.kernel_name() == "python3"
+
+
+# --------------------------------------------------------------------------- other data sets
+
+
+def _nb_on(path, datasets, depends=()):
+    _nb(path, "quick = False\ndataset = 'mnist'", depends=depends)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.setdefault("rr", {})["datasets"] = list(datasets)
+    nbformat.write(nb, path)
+
+
+def test_other_datasets_run_after_mnist_into_their_own_folders(sandbox, monkeypatch):
+    nbdir, res, _ = sandbox
+    calls = []
+
+    def fake_run(nb, out, params):
+        calls.append((nb.stem, params, out))
+        nbformat.write(new_notebook(), out)
+
+    monkeypatch.setattr(pipeline, "run_notebook", fake_run)
+    _nb_on(nbdir / "01_a.ipynb", ["mnist", "fashion-mnist"])
+    _nb_on(nbdir / "02_b.ipynb", ["mnist"], depends=["01_a"])
+    _nb_on(nbdir / "03_c.ipynb", ["mnist", "fashion-mnist"], depends=["01_a"])
+    assert pipeline.main(["--list"]) == 0 and calls == []
+    pipeline.main([])
+    assert [(s, p) for s, p, _ in calls] == [
+        ("01_a", {"quick": False}), ("02_b", {"quick": False}), ("03_c", {"quick": False}),
+        ("01_a", {"quick": False, "dataset": "fashion-mnist"}), ("03_c", {"quick": False, "dataset": "fashion-mnist"})]
+    assert calls[3][2] == res / "fashion-mnist" / "executed" / "01_a.ipynb"
+    assert calls[0][2] == res / "executed" / "01_a.ipynb"
+    timings = json.loads((res / "timings.json").read_text())["notebooks"]
+    assert set(timings) == {"01_a", "02_b", "03_c", "01_a@fashion-mnist", "03_c@fashion-mnist"}
+    # a run depends on the same notebooks on its own data set
+    assert {j.name: j.depends() for j in pipeline.jobs()}["03_c@fashion-mnist"] == ["01_a@fashion-mnist"]
+    stamps = json.loads((res / ".stamps.json").read_text())
+    assert stamps["01_a"] != stamps["01_a@fashion-mnist"]
+    calls.clear()
+    pipeline.main(["--only", "03_c", "--force"])
+    assert [(s, p.get("dataset")) for s, p, _ in calls] == [("03_c", None), ("03_c", "fashion-mnist")]
+    calls.clear()
+    pipeline.main(["--only", "03_c@fashion-mnist", "--force"])
+    assert [(s, p.get("dataset")) for s, p, _ in calls] == [("03_c", "fashion-mnist")]
+    calls.clear()
+    pipeline.main(["--dataset", "mnist", "--force"])
+    assert [s for s, _, _ in calls] == ["01_a", "02_b", "03_c"]
+
+
+@pytest.mark.parametrize("datasets, problem", [(["fashion-mnist"], "'mnist' first"), (["mnist", "cifar"], "distinct"),
+                                                (["mnist", "mnist"], "distinct"), ("mnist", "must list")])
+def test_bad_datasets_metadata_is_named(sandbox, datasets, problem):
+    nbdir, _, _ = sandbox
+    _nb_on(nbdir / "01_a.ipynb", datasets)
+    with pytest.raises(SystemExit, match=f"01_a.ipynb: metadata.rr.datasets must list.*{problem if problem != 'must list' else ''}"):
+        pipeline.main([])
+
+
+def test_unknown_dataset_is_rejected(sandbox):
+    nbdir, _, _ = sandbox
+    _nb(nbdir / "01_a.ipynb", "quick = False")
+    with pytest.raises(SystemExit, match="unknown data sets"):
+        pipeline.main(["--dataset", "cifar"])
+
+
+def test_committed_notebooks_name_their_datasets():
+    """Notebooks 03-06 and 08 run on Fashion-MNIST too in make reproduce; the others on MNIST only."""
+    runs = [j.name for j in pipeline.jobs()]
+    other = [r for r in runs if "@" in r]
+    assert other == [f"{nb}@fashion-mnist" for nb in ("03_train_dbn", "04_relevance_across_layers",
+                                                      "05_power_laws_and_zipf", "06_generation", "08_seeds_and_claims")]
+    assert runs[: len(runs) - len(other)] == sorted(p.stem for p in pipeline.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
