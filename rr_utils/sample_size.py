@@ -17,7 +17,7 @@ from rr_utils import bound as B
 from rr_utils import entropy as E
 from rr_utils._checks import check_int
 
-__all__ = ["layer_table_vs_m", "landmark_layers", "stability_summary"]
+__all__ = ["layer_table_vs_m", "landmark_layers", "stability_summary", "crossed_table"]
 
 
 def _fit_mu(counts) -> tuple[float, float]:
@@ -86,3 +86,29 @@ def stability_summary(landmarks: pd.DataFrame, m_min: int) -> dict:
     top = sorted({int(u) for u in sel["max_relevance_units"]})
     return {"m_min": int(m_min), "zipf_layers_seen": zipf, "zipf_stable": len(zipf) == 1,
             "max_relevance_layers_seen": top, "max_relevance_stable": len(top) == 1}
+
+
+def crossed_table(tables: dict, ms) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Networks crossed with the number of inputs counted.
+
+    ``tables``: {network name: a ``layer_table_vs_m`` table}; ``ms``: the M to
+    compare (each in every table).  Returns (per layer: the mean over subsets
+    of H[s]/log M, H[K]/log M and mu for each network and M; per network and M:
+    the Zipf layer of those means (mu closest to 1) and the layer of maximal
+    mean relevance).
+    """
+    layers, landmarks = [], []
+    for name, table in tables.items():
+        missing = sorted(set(ms) - set(table["M"]))
+        if missing:
+            raise ValueError(f"crossed_table: network {name!r} was not counted at M = {missing}")
+        for m in ms:
+            g = table[table["M"] == m].groupby(["depth", "units"], as_index=False)[["H_s_norm", "H_K_norm", "mu"]].mean()
+            layers.append(g.assign(network=name, M=m))
+            fitted = g.dropna(subset=["mu"])
+            zipf = None if fitted.empty else int(fitted.loc[(fitted["mu"] - 1).abs().idxmin(), "units"])
+            landmarks.append(dict(network=name, M=m, zipf_units=zipf,
+                                  zipf_mu=None if zipf is None else float(fitted.loc[fitted["units"] == zipf, "mu"].iloc[0]),
+                                  max_relevance_units=int(g.loc[g["H_K_norm"].idxmax(), "units"])))
+    cols = ["network", "M", "depth", "units", "H_s_norm", "H_K_norm", "mu"]
+    return pd.concat(layers, ignore_index=True)[cols], pd.DataFrame(landmarks)

@@ -60,3 +60,21 @@ def test_landmarks_and_stability():
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         S.layer_table_vs_m(*args)
+
+
+def test_crossed_table_takes_landmarks_of_the_means():
+    from rr_utils.sample_size import crossed_table
+
+    def table(mus, hks, m):
+        return pd.DataFrame([dict(M=m, repeat=r, depth=d + 1, units=u, H_s_norm=0.5, H_K_norm=hk + 0.01 * r, mu=mu + 0.1 * r)
+                             for r in (0, 1) for d, (u, mu, hk) in enumerate(zip((30, 20, 10), mus, hks))])
+
+    a = pd.concat([table([2.0, 1.4, 0.5], [0.2, 0.4, 0.3], 100), table([2.0, 0.95, 0.5], [0.5, 0.4, 0.3], 400)])
+    b = pd.concat([table([1.05, 1.5, 0.5], [0.2, 0.3, 0.4], 100), table([1.0, 2.0, 0.6], [0.2, 0.3, 0.4], 400)])
+    layers, land = crossed_table({"a": a, "b": b}, [100, 400])
+    assert len(layers) == 12 and set(layers["network"]) == {"a", "b"}
+    got = {(r.network, r.M): (r.zipf_units, r.max_relevance_units) for r in land.itertuples()}
+    # means over the two repeats: mu + 0.05, H_K + 0.005
+    assert got == {("a", 100): (20, 20), ("a", 400): (20, 30), ("b", 100): (30, 10), ("b", 400): (30, 10)}
+    with pytest.raises(ValueError, match=r"network 'a' was not counted at M = \[800\]"):
+        crossed_table({"a": a}, [800])
