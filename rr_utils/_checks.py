@@ -103,6 +103,16 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
     return int(value)
 
 
+def check_steps(steps, name: str = "steps") -> list[int]:
+    """A list of numbers of steps (each >= 1), sorted and without repeats; clear errors otherwise."""
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+        raise ValueError(f"{name}: expected a list of step counts, got {steps!r}")
+    out = sorted({check_int(n, name, 1) for n in steps})
+    if not out:
+        raise ValueError(f"{name}: empty; give at least one number of steps")
+    return out
+
+
 def check_positive_finite(value, name: str, why: str = "must be > 0") -> float:
     """A finite real number > 0 (bools, strings, NaN and infinities rejected)."""
     if not is_real(value):

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import _to_numpy, check_int, is_int, is_real
+from ._checks import _to_numpy, check_int, check_steps, is_int, is_real
 from .devices import resolve_device
 from .progress import show_progress
 
@@ -231,11 +231,7 @@ def generate_snapshots(layers, depth: int, steps=(500, 2000, 5000), n_chains: in
     depth = _check_depth(depth, len(stack))
     n_chains = check_int(n_chains, "n_chains", 1)
     seed = check_int(seed, "seed", 0)
-    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
-        raise ValueError(f"steps: expected a list of step counts, got {steps!r}")
-    steps = sorted({check_int(n, "steps", 1) for n in steps})
-    if not steps:
-        raise ValueError("steps: empty; give at least one number of steps")
+    steps = check_steps(steps)
     gen = torch.Generator(device=dev).manual_seed(seed)
     W, a, b = stack[depth - 1]
     Wt = W.T.contiguous()  # contiguous once, not at every step

@@ -33,7 +33,7 @@ import filelock
 
 from rr_utils.io import atomic_write_json
 
-__all__ = ["LockBusy", "RunLock", "describe_holder", "no_wait_from_env"]
+__all__ = ["LockBusy", "RunLock", "acquire_or_report", "describe_holder", "no_wait_from_env"]
 
 
 class LockBusy(RuntimeError):
@@ -152,3 +152,16 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def acquire_or_report(lock: "RunLock", wait: bool) -> bool:
+    """``lock.acquire(wait)``; False, with the holder printed to stderr, when it is busy (``wait=False``).
+
+    The commands return status 75 (EX_TEMPFAIL: busy, not failed) on False.
+    """
+    try:
+        lock.acquire(wait=wait)
+    except LockBusy as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return False
+    return True

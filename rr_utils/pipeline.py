@@ -45,7 +45,7 @@ from pathlib import Path
 
 from rr_utils.artifacts import PRIMARY_DATASET, ROOT, results_dir
 from rr_utils.io import atomic_write_json
-from rr_utils.locking import LockBusy, RunLock, no_wait_from_env
+from rr_utils.locking import RunLock, acquire_or_report, no_wait_from_env
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -280,10 +280,7 @@ def main(argv=None) -> int:
         return 0
     res = results_dir(args.quick)
     lock = RunLock(res / ".pipeline.lock", f"make reproduce on {_rel(res)}/")
-    try:
-        lock.acquire(wait=not args.no_wait)
-    except LockBusy as exc:
-        print(exc, file=sys.stderr, flush=True)
+    if not acquire_or_report(lock, wait=not args.no_wait):
         return 75  # EX_TEMPFAIL: busy, not failed
     try:
         return _run(args, res, todo)

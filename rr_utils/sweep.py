@@ -399,7 +399,7 @@ def _default(name: str, quick: bool, full=None):
 
 def main(argv=None) -> int:
     from rr_utils.artifacts import results_dir
-    from rr_utils.locking import LockBusy, RunLock, no_wait_from_env
+    from rr_utils.locking import RunLock, acquire_or_report, no_wait_from_env
 
     ap = argparse.ArgumentParser(prog="python -m rr_utils.sweep", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -447,10 +447,7 @@ def main(argv=None) -> int:
 
     res = results_dir(a.quick)
     lock = RunLock(res / ".pipeline.lock", f"make sweep on {res}/")
-    try:
-        lock.acquire(wait=not a.no_wait)
-    except LockBusy as exc:
-        print(exc, file=sys.stderr, flush=True)
+    if not acquire_or_report(lock, wait=not a.no_wait):
         return 75
     try:
         t0 = time.perf_counter()

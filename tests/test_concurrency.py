@@ -94,11 +94,11 @@ def test_two_pipelines_at_once_one_runs_the_other_waits_then_skips(checkout, tmp
     procs = [_pipeline(checkout, env) for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    ran = [i for i, (o, _) in enumerate(outs) if "[run ] 01_tiny.ipynb" in o]
+    ran = [i for i, (o, _) in enumerate(outs) if "[run ] 01_tiny " in o]
     assert len(ran) == 1, outs  # exactly one ran the notebook
     waiter = 1 - ran[0]
     w_out, w_err = outs[waiter]
-    assert "[skip] 01_tiny.ipynb: inputs unchanged" in w_out and "[run ]" not in w_out
+    assert "[skip] 01_tiny: inputs unchanged" in w_out and "[run ]" not in w_out
     # the waiting run named the running one: its pid, this host, its start time
     m = re.search(r"another run holds the lock .*: pid (\d+) on (\S+), started (\S+)", w_err)
     assert m, w_err
@@ -142,7 +142,7 @@ def test_a_killed_run_leaves_a_lock_that_is_taken_over(checkout, tmp_path):
     env = _env(checkout, tmp_path)
     victim = _pipeline(checkout, dict(env, RR_TEST_NB_SLEEP="60"), start_new_session=True)
     try:
-        assert victim.stdout.readline().startswith("[run ] 01_tiny.ipynb")
+        assert victim.stdout.readline().startswith("[run ] 01_tiny ")
         owner = tmp_path / "results" / "quick" / ".pipeline.lock.owner.json"
         assert json.loads(owner.read_text())["pid"] == victim.pid
         time.sleep(1.0)  # the kernel is running the notebook
@@ -163,7 +163,7 @@ def test_a_killed_run_leaves_a_lock_that_is_taken_over(checkout, tmp_path):
     out, err = p.communicate(timeout=180)
     assert p.returncode == 0, err
     assert f"previous run (pid {victim.pid} on {socket.gethostname()}" in err and "taking it over" in err
-    assert "[run ] 01_tiny.ipynb" in out and (tmp_path / "results" / "quick" / "01_tiny.json").exists()
+    assert "[run ] 01_tiny " in out and (tmp_path / "results" / "quick" / "01_tiny.json").exists()
     assert not owner.exists() and time.monotonic() - t0 < 120
 
 

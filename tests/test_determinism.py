@@ -183,7 +183,7 @@ def test_killed_pipeline_leaves_no_half_results_and_resumes(tmp_path):
     proc = _pipeline(nbdir, res, figs)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
-    assert "[skip] 01_first.ipynb" in out and "[run ] 02_slow.ipynb" in out and "[run ] 03_last.ipynb" in out
+    assert "[skip] 01_first: inputs" in out and "[run ] 02_slow " in out and "[run ] 03_last " in out
     assert (executed / "01_first.ipynb").stat().st_mtime_ns == first_mtime
     assert set(json.loads((quick_res / ".stamps.json").read_text())) == {"01_first", "02_slow", "03_last"}
     for name, value in (("first", 1), ("slow", 2), ("last", 3)):

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from rr_utils import generation as G
-from rr_utils._checks import check_int, is_int, is_real
+from rr_utils._checks import check_int, check_steps, is_int, is_real
 
 __all__ = [
     "TEXT_C4",
@@ -106,11 +106,7 @@ def layer_scores(layers, reference: G.ScoreReference, *, sizes=None, chain_seeds
     if not chain_seeds or len(set(chain_seeds)) != len(chain_seeds):
         raise ValueError(f"chain_seeds: expected distinct seeds, at least one, got {chain_seeds}")
     n_chains = check_int(n_chains, "n_chains", 2)
-    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
-        raise ValueError(f"steps: expected a list of step counts, got {steps!r}")
-    steps = sorted({check_int(n, "steps", 1) for n in steps})
-    if not steps:
-        raise ValueError("steps: empty")
+    steps = check_steps(steps)
     n_layers = len(layers) if hasattr(layers, "__len__") else 0
     if n_layers == 0:
         raise ValueError("layers: expected a non-empty list of (W, vbias, hbias)")
