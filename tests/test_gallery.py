@@ -215,22 +215,27 @@ def test_gallery_handles_odd_folders(sandbox, tmp_path):
 # --------------------------------------------------------------------------- the committed gallery
 
 
-def test_committed_gallery_is_current():
-    """figures/index.html matches the committed figures, verdicts and rendered notebooks (``make gallery``)."""
-    index = FIGURES / "index.html"
-    assert index.is_file(), "figures/index.html is missing: run `make gallery`"
-    expected = gallery.page(fig_dir=FIGURES, executed_dir=EXECUTED, claims_path=ROOT / "results" / "claims.json")
-    assert index.read_text(encoding="utf-8") == expected, "figures/index.html is stale: run `make gallery`"
-    for nb in EXECUTED.glob("[0-9][0-9]_*.ipynb"):
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_committed_gallery_is_current(dataset):
+    """Each data set's page matches its committed figures, verdicts and rendered notebooks (``make gallery``)."""
+    sub = "" if dataset == "mnist" else dataset
+    figures, results = FIGURES / sub, ROOT / "results" / sub
+    index = figures / "index.html"
+    assert index.is_file(), f"{index.relative_to(ROOT)} is missing: run `make gallery`"
+    expected = gallery.page(fig_dir=figures, executed_dir=results / "executed", claims_path=results / "claims.json",
+                            dataset=dataset)
+    assert index.read_text(encoding="utf-8") == expected, f"{index.relative_to(ROOT)} is stale: run `make gallery`"
+    for nb in (results / "executed").glob("[0-9][0-9]_*.ipynb"):
         if not nb.stem.endswith((".partial", ".failed")):
             assert nb.with_suffix(".html").is_file(), f"{nb.name} is not rendered: run `make gallery`"
 
 
-def test_every_figure_file_carries_commit_and_params_hash():
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_every_figure_file_carries_commit_and_params_hash(dataset):
     from PIL import Image
 
-    sidecars = sorted(FIGURES.glob("*.json"))
-    assert sidecars, "no figures committed"
+    sidecars = sorted((FIGURES / ("" if dataset == "mnist" else dataset)).glob("*.json"))
+    assert sidecars, f"no {dataset} figures committed"
     for side in sidecars:
         meta = json.loads(side.read_text())
         stamp = f"commit={meta['commit']} params_hash={meta['params_hash']}"
@@ -238,6 +243,8 @@ def test_every_figure_file_carries_commit_and_params_hash():
             assert im.text.get("Comment") == stamp, side.stem
             assert im.text.get("Source") == meta["notebook"]
         assert stamp.encode() in side.with_suffix(".pdf").read_bytes(), side.stem
+        if dataset != "mnist":
+            assert meta["params"].get("dataset") == dataset, side.stem
 
 
 # --------------------------------------------------------------------------- in a real browser
