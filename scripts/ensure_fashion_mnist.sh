@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fashion-MNIST for notebooks 09 and 10: install the Debian package dataset-fashion-mnist
+# Fashion-MNIST (notebooks 03-06 and 08 on Fashion-MNIST, 09, 10, sweeps): install the Debian package dataset-fashion-mnist
 # (/usr/share/datasets/fashion-mnist) when no copy is found. Says what it does;
 # exits non-zero when the data are missing and cannot be installed.
 set -uo pipefail
@@ -25,6 +25,6 @@ if { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get in
         dataset-fashion-mnist >/dev/null; } && have "$SYS"; then
     echo "Fashion-MNIST installed in $SYS" >&2
 else
-    echo "could not install dataset-fashion-mnist; notebooks 09 and 10 stop with a message until Fashion-MNIST is present" >&2
+    echo "could not install dataset-fashion-mnist; the Fashion-MNIST notebooks (03-06 and 08 on it, 09, 10) stop with a message until it is present" >&2
     exit 1
 fi
