@@ -11,7 +11,7 @@ vs np.unique / Counter / a uint8 copy), streaming (StateCounter peak memory vs
 one-shot, in subprocesses), probe (layer_report over 60,000 inputs: streaming vs the full
 activation matrices, peak memory and time), rbm (our trainer vs learnergy, scikit-learn and NumPy, GFLOP/s
 vs torch matmul), bound (max_relevance_curve), pipeline (make reproduce times
-vs the 25-minute budget), sweep (rr_utils.sweep on a LocalCluster vs the same grid
+vs the 45-minute budget), sweep (rr_utils.sweep on a LocalCluster vs the same grid
 sequentially).
 """
 
