@@ -372,8 +372,19 @@ def run_sweep(tasks: Sequence[Task], client=None, scheduler: str | None = None, 
     return pd.DataFrame(rows).drop(columns="task_index")
 
 
+_PER_TASK = ["task", "dataset", "seed", "M_train", "M_test", "arch", "source", "wall_s", "epochs_trained",
+             "torch_threads", "worker", "cache_key"]
+
+
+def _per_task(table: pd.DataFrame) -> list[dict]:
+    """One record per task: where its network came from, how long the task took, on what."""
+    first = table.drop_duplicates("task")[[c for c in _PER_TASK if c in table.columns]]
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in first.to_dict("records")]
+
+
 def write_table(table: pd.DataFrame, path: str | os.PathLike, tasks: Sequence[Task], meta: dict | None = None) -> Path:
-    """The table as CSV and a JSON sidecar (grid, provenance summary), both written atomically."""
+    """The table as CSV and a JSON sidecar (grid, provenance summary, one record per task with its
+    source and wall time), both written atomically."""
     from rr_utils.io import atomic_write_json, atomic_write_text
 
     path = Path(path)
@@ -382,7 +393,7 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, tasks: Sequence[Ta
            "columns": list(table.columns), "provenance_columns": PROVENANCE,
            "git_commits": sorted(set(table["git_commit"])), "workers": sorted(set(table["worker"])),
            "sources": {k: int(v) for k, v in table.drop_duplicates("task")["source"].value_counts().items()},
-           **(meta or {})}
+           "per_task": _per_task(table), **(meta or {})}
     atomic_write_json(path.with_suffix(".json"), doc)
     return path
 

@@ -13,6 +13,7 @@ model cache unless it is meant to resume.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,9 @@ def reference(tmp_path_factory):
     d = tmp_path_factory.mktemp("sequential")
     rows = [r for t in TASKS for r in S.run_task(t, cache_dir=d / "cache", threads=1)]
     S.write_table(pd.DataFrame(rows), d / "sweep_ref.csv", TASKS)
+    side = json.loads((d / "sweep_ref.json").read_text())
+    assert [t["task"] for t in side["per_task"]] == [t.name for t in TASKS]
+    assert all(t["source"] == "trained" and t["wall_s"] > 0 and t["torch_threads"] == 1 for t in side["per_task"])
     return d, pd.read_csv(d / "sweep_ref.csv")
 
 
