@@ -11,7 +11,8 @@ comment (invisible on GitHub) naming its source::
 PATH is dotted: ``a.b.0`` (keys and list indices); ``list[key=value]`` keeps
 the first element whose ``key`` is ``value`` (``table[split=train,units=30]``
 needs both); ``list[*]`` keeps them all, so the rest of the path applies to
-each and the value is a list.
+each and the value is a list; ``list[*key=value]`` keeps every element whose
+``key`` is ``value`` (a list, as ``[*]``).
 
 FORMAT is a Python format spec (``.3f``, ``d``, ``,d``, ``.0%``; default
 ``g``), optionally after an aggregate of a list and a colon (not a bar, which
@@ -98,14 +99,18 @@ def resolve(doc, path: str):
                 nxt.extend(v)
                 many = True
             elif step.startswith("["):
-                conds = [c.split("=", 1) for c in step[1:-1].split(",")]
+                every = step.startswith("[*")
+                conds = [c.split("=", 1) for c in step[2 if every else 1:-1].split(",")]
                 if not isinstance(v, list) or any(len(c) != 2 for c in conds):
                     raise KeyError(f"{path}: {step} needs a list and key=value conditions")
-                hit = next((e for e in v if isinstance(e, dict)
-                            and all(str(e.get(k)) == val for k, val in conds)), None)
-                if hit is None:
-                    raise KeyError(f"{path}: no element with {step[1:-1]}")
-                nxt.append(hit)
+                hits = [e for e in v if isinstance(e, dict) and all(str(e.get(k)) == val for k, val in conds)]
+                if not hits:
+                    raise KeyError(f"{path}: no element with {step[2 if every else 1:-1]}")
+                if every:
+                    nxt.extend(hits)
+                    many = True
+                else:
+                    nxt.append(hits[0])
             elif isinstance(v, dict):
                 if step not in v:
                     raise KeyError(f"{path}: no key {step!r} (have {sorted(v)[:12]})")

@@ -45,6 +45,7 @@ def test_formats_paths_and_aggregates(sandbox):
         _n("claims[id=C4].per_seed[*].u", "or:d", "15 or 20"), _n("claims[id=C4].per_seed[*].m", "range:.3f", "0.013–0.017"),
         _n("claims[id=C4].per_seed[*].ok", "count", "1"), _n("claims[id=C4].per_seed[*]", "len", "3"),
         _n("acc", ".0%", "97%"), _n("n", ",d", "8,000"), _n("claims.0.per_seed.1.u", "", "20"),
+        _n("claims[id=C4].per_seed[*u=15].m", "range:.4f", "0.0151–0.0169"), _n("claims[id=C4].per_seed[*ok=False]", "len", "2"),
     ]
     readme.write_text("| x |\n|---|\n" + "\n".join(f"| {ln} |" for ln in lines) + "\n")
     assert RN.check(readme, res) == []
