@@ -235,3 +235,21 @@ def test_committed_notebooks_name_their_datasets():
     assert other == [f"{nb}@fashion-mnist" for nb in ("03_train_dbn", "04_relevance_across_layers",
                                                       "05_power_laws_and_zipf", "06_generation", "08_seeds_and_claims")]
     assert runs[: len(runs) - len(other)] == sorted(p.stem for p in pipeline.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_each_results_file_has_one_writer():
+    """No two notebooks save results under the same name; a notebook run on another data set writes
+    that data set's folder (rr_utils.artifacts), so every (folder, name) has one writer."""
+    import re
+
+    writers = {}
+    for nb_path in sorted(pipeline.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb_path.read_text())["cells"]
+                         if c["cell_type"] == "code")
+        nb_name = re.search(r'^NB = "([^"]+)"', code, re.M)
+        for arg in re.findall(r"\.save_results\(\s*(NB|\"[^\"]+\")", code):
+            name = nb_name.group(1) if arg == "NB" else arg.strip('"')
+            assert name not in writers, f"results/{name}.json is written by {writers[name]} and {nb_path.name}"
+            writers[name] = nb_path.name
+    assert writers["claims"] == writers["layers"] == "08_seeds_and_claims.ipynb"
+    assert len(writers) >= 12
