@@ -341,19 +341,21 @@ def render_notebooks(executed_dir: str | os.PathLike, notebooks_dir: str | os.Pa
 _MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
 
 
-def gallery_pages(quick: bool = False) -> dict[str, Path]:
-    """{data set: its gallery page} for every data set whose page exists (MNIST's first)."""
+def gallery_pages(quick: bool = False, also=()) -> dict[str, Path]:
+    """{data set: its gallery page} for every data set whose page exists or is in ``also`` (about to be
+    written), in the order of ``rr_utils.data.DATASETS``."""
     from rr_utils.data import DATASETS
 
     base = figures_dir(quick)
     pages = {d: base / dataset_subfolder(d) / "index.html" for d in DATASETS}
-    return {d: p for d, p in pages.items() if p.is_file()}
+    return {d: p for d, p in pages.items() if d in also or p.is_file()}
 
 
 def page(quick: bool = False, fig_dir: str | os.PathLike | None = None,
          executed_dir: str | os.PathLike | None = None, claims_path: str | os.PathLike | None = None,
-         dataset: str | None = None) -> str:
-    """The gallery page ``build_gallery`` writes for these folders (nothing is written)."""
+         dataset: str | None = None, also=()) -> str:
+    """The gallery page ``build_gallery`` writes for these folders (nothing is written); it links to the
+    other data sets' pages that exist or are in ``also``."""
     fig_dir = Path(fig_dir) if fig_dir is not None else figures_dir(quick, dataset=dataset)
     res = results_dir(quick, dataset=dataset)
     executed_dir = Path(executed_dir) if executed_dir is not None else res / "executed"
@@ -365,14 +367,14 @@ def page(quick: bool = False, fig_dir: str | os.PathLike | None = None,
              + (" (quick mode)" if quick else ""))
     sub = dataset_subfolder(dataset)
     claims_file = "/".join(["results"] + (["quick"] if quick else []) + ([sub] if sub else []) + ["claims.json"])
-    others = {d: p for d, p in gallery_pages(quick).items() if d != name}
+    others = {d: p for d, p in gallery_pages(quick, also).items() if d != name}
     return render_gallery(collect_figures(fig_dir), fig_dir, executed_dir, title, load_claims(claims_path), claims_file,
                           other_pages=others)
 
 
 def build_gallery(quick: bool = False, fig_dir: str | os.PathLike | None = None,
                   executed_dir: str | os.PathLike | None = None,
-                  claims_path: str | os.PathLike | None = None, dataset: str | None = None) -> Path:
+                  claims_path: str | os.PathLike | None = None, dataset: str | None = None, also=()) -> Path:
     """Render the executed notebooks, then write ``<figures>/index.html`` atomically; return its path.
 
     Defaults: ``rr_utils.artifacts.figures_dir(quick, dataset=dataset)``,
@@ -383,13 +385,13 @@ def build_gallery(quick: bool = False, fig_dir: str | os.PathLike | None = None,
     executed_dir = Path(executed_dir) if executed_dir is not None else results_dir(quick, dataset=dataset) / "executed"
     if executed_dir.is_dir():
         render_notebooks(executed_dir, gallery=fig_dir / "index.html")
-    text = page(quick, fig_dir, executed_dir, claims_path, dataset=dataset)
+    text = page(quick, fig_dir, executed_dir, claims_path, dataset=dataset, also=also)
     return atomic_write_text(fig_dir / "index.html", text)
 
 
 def build_galleries(quick: bool = False, datasets=None) -> list[Path]:
-    """``build_gallery`` for each data set in ``datasets`` (default: MNIST and every data set with figures),
-    the other data sets first, so that MNIST's page links to them; returns the pages."""
+    """``build_gallery`` once for each data set in ``datasets`` (default: MNIST and every data set with
+    figures), the other data sets first; every page links to all of them.  Returns the pages."""
     from rr_utils.data import DATASETS
 
     if datasets is None:
@@ -397,10 +399,7 @@ def build_galleries(quick: bool = False, datasets=None) -> list[Path]:
         datasets = [PRIMARY_DATASET] + [d for d in DATASETS if d != PRIMARY_DATASET
                                         and any((base / dataset_subfolder(d)).glob("*.json"))]
     order = [d for d in datasets if d != PRIMARY_DATASET] + [d for d in datasets if d == PRIMARY_DATASET]
-    pages = [build_gallery(quick, dataset=d) for d in order]
-    if len(order) > 1:  # each page links to the pages written after it: write the others again
-        pages[:-1] = [build_gallery(quick, dataset=d) for d in order[:-1]]
-    return pages
+    return [build_gallery(quick, dataset=d, also=order) for d in order]
 
 
 def main(argv=None) -> int:

@@ -62,7 +62,7 @@ class Run:
     quick: bool = False
     save: bool = False
     params: dict = field(default_factory=dict)
-    dataset: str = "mnist"  # outputs of other data sets go to their subfolder (rr_utils.artifacts)
+    dataset: str = artifacts.PRIMARY_DATASET  # other data sets' outputs go to their subfolder (rr_utils.artifacts)
 
     @property
     def scratch(self) -> bool:
@@ -109,7 +109,7 @@ def inline_figures() -> bool:
     return True
 
 
-def start(notebook: str, quick=False, save=False, dataset: str = "mnist") -> Run:
+def start(notebook: str, quick=False, save=False, dataset: str = artifacts.PRIMARY_DATASET) -> Run:
     """The notebook header: inline figures, style, quick and save modes; returns the ``Run``.
 
     ``dataset``: the notebook's data set; outputs of a data set other than MNIST

@@ -74,17 +74,20 @@ def _data_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _rr_metadata(nb_path: Path) -> dict:
+    """The notebook's ``metadata.rr`` (its dependencies and data sets)."""
+    return json.loads(nb_path.read_text()).get("metadata", {}).get("rr", {})
+
+
 def notebook_depends(nb_path: Path) -> list[str]:
-    meta = json.loads(nb_path.read_text()).get("metadata", {})
-    return list(meta.get("rr", {}).get("depends", []))
+    return list(_rr_metadata(nb_path).get("depends", []))
 
 
 def notebook_datasets(nb_path: Path) -> list[str]:
     """The data sets a full run executes the notebook on (``metadata.rr.datasets``; default MNIST only)."""
     from rr_utils.data import DATASETS
 
-    meta = json.loads(nb_path.read_text()).get("metadata", {})
-    names = meta.get("rr", {}).get("datasets", [PRIMARY_DATASET])
+    names = _rr_metadata(nb_path).get("datasets", [PRIMARY_DATASET])
     if (not isinstance(names, list) or not names or names[0] != PRIMARY_DATASET
             or any(d not in DATASETS for d in names) or len(set(names)) != len(names)):
         raise SystemExit(f"{nb_path.name}: metadata.rr.datasets must list distinct data sets of {list(DATASETS)}, "
