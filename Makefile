@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce sweep gallery bench test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce sweep gallery bench bench-gpu test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figur
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(HEADLESS) $(PY) -m benchmarks.run
+
+bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per layer, one full-size network -> results/gpu.json
+	$(HEADLESS) $(PY) -m benchmarks.gpu $(GPU)
 
 test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval
 	$(HEADLESS) $(PY) -m pytest tests -q

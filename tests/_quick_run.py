@@ -16,6 +16,7 @@ kill the run in the middle of training.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ from rr_utils.data import load_dataset
 from rr_utils.io import atomic_write_json
 
 CONFIG = MD.DBNConfig(hidden_sizes=(48, 24, 12), epochs=6, checkpoint_epochs=tuple(range(7)),
-                      monitor_rows=100, device="cpu", seed=3)
+                      monitor_rows=100, device=os.environ.get("RR_TEST_DEVICE", "cpu"), seed=3)
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
         "table": table.to_dict("records"),
         "fits": fits.drop(columns="reason").astype(float).to_dict("records"),
         "C1": X.claim_c1(table),
-        "weights_sha256": [MD.array_checksum(np.concatenate([r.W.numpy().ravel(), r.vbias.numpy(), r.hbias.numpy()]))
+        "weights_sha256": [MD.array_checksum(np.concatenate([r.W.cpu().numpy().ravel(), r.vbias.cpu().numpy(), r.hbias.cpu().numpy()]))
                            for r in dbn.rbms],
         # the training history without wall times (the only non-deterministic field)
         "history": [{k: v for k, v in h.items() if k != "seconds"} for h in dbn.history],

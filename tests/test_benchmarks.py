@@ -95,3 +95,46 @@ def test_missing_learnergy_is_reported_and_not_met():
                          RBMConfig(), 10, 2)
     assert row.met is False and row.ratio is None and row.target == ">= 10x"
     assert "not importable" in row.baseline and "No module named 'learnergy'" in row.note
+
+
+def test_gpu_check_smoke_on_cpu(tmp_path):
+    """benchmarks.gpu runs its CPU parts in smoke mode; the GPU-only steps say why they did not run."""
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--smoke", "--out", str(out),
+                           "--network-deadline", "0", "--network-out", str(tmp_path / "net")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["smoke"] is True and {"bitwise", "layers", "network", "environment"} <= set(doc)
+    import torch
+    if not torch.cuda.is_available():
+        assert doc["bitwise"]["run"] is False and "CUDA" in doc["bitwise"]["why_not"]
+    assert all(r["eager_us_per_minibatch"] > 0 for r in doc["layers"])
+    net = doc["network"]
+    assert net["complete"] is False and net["epochs_trained"] == []  # a deadline of 0 s stops at the first record
+    assert net["estimate_s"] > 0 and len((tmp_path / "net" / "history.jsonl").read_text().splitlines()) == 1
+    # a second call running one step keeps the others' results
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--smoke", "--out", str(out),
+                           "--skip", "bitwise", "network"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(out.read_text())
+    assert again["network"] == net and again["bitwise"] == doc["bitwise"]
+
+
+def test_gpu_check_refuses_without_cuda_unless_smoke():
+    import torch
+    if torch.cuda.is_available():
+        return
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--out", "/dev/null"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+
+
+def test_network_estimate_adds_eager_epoch_capture_and_replays():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gpu import network_estimate
+
+    layers = [{"eager_us_per_minibatch": 3000.0, "capture_s": 0.5, "graph_us_per_minibatch": 300.0},
+              {"eager_us_per_minibatch": 2000.0}]  # no graph (CPU): every epoch eager
+    # 600 mini-batches, 200 epochs: 1.8 + 0.5 + 199 * 0.18, then 1.2 + 199 * 1.2
+    assert math.isclose(network_estimate(layers, 600, 200), 1.8 + 0.5 + 199 * 0.18 + 1.2 + 199 * 1.2)

@@ -106,7 +106,7 @@ def test_hooks_never_change_outputs_and_are_removed(x):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     P.layer_report(model, x, layers=["0.1", "0.3", "0.5", "0.6"], binarize={"0.1": "sign", "0.3": "threshold",
                                                                          "0.5": "positive", "0.6": "sign"},
-                   batch_size=len(x))
+                   batch_size=len(x), device="cpu")  # bitwise against the CPU forward pass above
     assert len(rec.seen) == 1 and torch.equal(rec.seen[0], ref)
     assert all(not m._forward_hooks for m in model.modules())
     assert all(m.training for m in model.modules())  # training flags restored

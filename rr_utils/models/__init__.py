@@ -72,10 +72,14 @@ untouched.
 
 Cache: see ``train_dbn`` and ``rr_utils.models.cache``.
 
+On CUDA the authors' recipe replays each layer's epochs from a CUDA graph of
+one epoch (``cuda_graphs``; bitwise the eager epochs, ``RR_CUDA_GRAPHS=0``
+turns it off).
+
 Modules: ``config`` (RBMConfig, DBNConfig), ``rbm`` (RBM, PCDState, one epoch
-of training), ``dbn`` (DBN: states per layer, checkpoints), ``checkpoints``
-(the file format), ``cache`` (cache key and folder), ``training``
-(``train_dbn``, ``load_dbn``).
+of training), ``cuda_graphs`` (epochs replayed from a CUDA graph), ``dbn``
+(DBN: states per layer, checkpoints), ``checkpoints`` (the file format),
+``cache`` (cache key and folder), ``training`` (``train_dbn``, ``load_dbn``).
 """
 
 from rr_utils.devices import resolve_device

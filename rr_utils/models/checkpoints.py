@@ -18,7 +18,7 @@ import torch
 
 from rr_utils.io import atomic_write_bytes
 
-__all__ = ["CheckpointError"]
+__all__ = ["CheckpointError", "final_payloads", "payload_tensors"]
 
 _CKPT_MAGIC = b"RRDBNCKPT1"
 STALE_TEMP_S = 600  # a checkpoint write takes about a second: older temp files are leftovers of a killed run
@@ -85,3 +85,22 @@ def _write_meta(folder: Path, meta: dict) -> None:
         if json.loads(path.read_text()).get("key") == meta["key"]:
             return
     atomic_write_bytes(path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+
+def final_payloads(dbn) -> list[dict]:
+    """The verified payload of each layer's last checkpoint of a cached ``dbn`` (weights, PCD state, history)."""
+    final = dbn.config.checkpoint_schedule()[-1]
+    return [_load_checkpoint(_ckpt_path(dbn.folder, layer, final), dbn.key, layer, final)
+            for layer in range(dbn.n_layers)]
+
+
+def payload_tensors(payload, prefix: str = ""):
+    """(dotted name, tensor) of every tensor in a nested payload, in a fixed order (for bitwise comparisons)."""
+    if isinstance(payload, torch.Tensor):
+        yield prefix, payload
+    elif isinstance(payload, dict):
+        for k in sorted(payload):
+            yield from payload_tensors(payload[k], f"{prefix}.{k}")
+    elif isinstance(payload, (list, tuple)):
+        for i, v in enumerate(payload):
+            yield from payload_tensors(v, f"{prefix}[{i}]")

@@ -222,40 +222,12 @@ class RBM:
         inside the learning-rate product, L2 on weights only); a last partial mini-batch is dropped."""
         lr, alpha, wd = config.learning_rate(epoch), config.momentum(epoch), config.weight_decay
         B, K = config.batch_size, config.gibbs_steps
-        W, a, b = self.W, self.vbias, self.hbias
-        dW, da, db = state.velocity
         P = state.particles
-        n = P.shape[0]
-        if uniform is None:
-            g = state.generator
-
-            def uniform(shape):
-                return torch.rand(shape, generator=g, device=W.device, dtype=W.dtype)
-
-        def draw(p):
-            return (uniform(tuple(p.shape)) < p).to(p.dtype)
-
-        neg_v = W.new_empty(K * n, self.n_visible)
-        neg_h = W.new_empty(K * n, self.n_hidden)
+        draw = _bernoulli_draw(_generator_uniform(state.generator, self.W) if uniform is None else uniform)
+        neg_v = self.W.new_empty(K * P.shape[0], self.n_visible)
+        neg_h = self.W.new_empty(K * P.shape[0], self.n_hidden)
         for s in range(0, data.shape[0] // B * B, B):
-            vd = data[s:s + B]
-            hd = torch.sigmoid(torch.addmm(b, vd, W))
-            for k in range(K):
-                v = torch.sigmoid(torch.addmm(a, draw(torch.sigmoid(torch.addmm(b, P, W))), W.t()))
-                hk = torch.sigmoid(torch.addmm(b, v, W))
-                P = torch.sigmoid(torch.addmm(a, draw(hk), W.t()))
-                neg_v[k * n:(k + 1) * n] = v
-                neg_h[k * n:(k + 1) * n] = hk
-            gW = torch.addmm(neg_v.t() @ neg_h, vd.t(), hd, beta=-1.0 / (K * n), alpha=1.0 / B)
-            dW.mul_(alpha).add_(gW)
-            if wd:
-                dW.add_(W, alpha=-wd)
-            dW.mul_(lr)
-            da.mul_(alpha).add_(vd.mean(0) - neg_v.mean(0)).mul_(lr)
-            db.mul_(alpha).add_(hd.mean(0) - neg_h.mean(0)).mul_(lr)
-            W.add_(dW)
-            a.add_(da)
-            b.add_(db)
+            P = _authors_step(self, state.velocity, P, data[s:s + B], neg_v, neg_h, lr, alpha, wd, draw)
         state.particles = P
 
     @torch.no_grad()
@@ -302,6 +274,49 @@ class RBM:
             a.add_(da)
             b.add_(db)
         state.particles = v.clone()
+
+
+def _generator_uniform(generator: torch.Generator, like: torch.Tensor) -> Callable[[tuple], torch.Tensor]:
+    """U(0, 1) numbers of ``like``'s device and dtype from ``generator``."""
+    def uniform(shape):
+        return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return uniform
+
+
+def _bernoulli_draw(uniform: Callable[[tuple], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The authors' Bernoulli draw ``s(p) = (u < p)`` as 0/1 of ``p``'s dtype."""
+    def draw(p):
+        return (uniform(tuple(p.shape)) < p).to(p.dtype)
+    return draw
+
+
+def _authors_step(rbm: RBM, velocity: tuple, P: torch.Tensor, vd: torch.Tensor, neg_v: torch.Tensor,
+                  neg_h: torch.Tensor, lr, alpha, wd: float, draw: Callable[[torch.Tensor], torch.Tensor]):
+    """One mini-batch ``vd`` of the authors' recipe: K = len(neg_v) / len(P) chunks of two Gibbs sweeps of
+    the particles ``P``, then the update of the weights and ``velocity`` in place; returns the new particles.
+    ``lr``, ``alpha``: numbers, or 0-d tensors (CUDA graphs replay one capture with each epoch's values)."""
+    W, a, b = rbm.W, rbm.vbias, rbm.hbias
+    dW, da, db = velocity
+    n = P.shape[0]
+    K = neg_v.shape[0] // n
+    hd = torch.sigmoid(torch.addmm(b, vd, W))
+    for k in range(K):
+        v = torch.sigmoid(torch.addmm(a, draw(torch.sigmoid(torch.addmm(b, P, W))), W.t()))
+        hk = torch.sigmoid(torch.addmm(b, v, W))
+        P = torch.sigmoid(torch.addmm(a, draw(hk), W.t()))
+        neg_v[k * n:(k + 1) * n] = v
+        neg_h[k * n:(k + 1) * n] = hk
+    gW = torch.addmm(neg_v.t() @ neg_h, vd.t(), hd, beta=-1.0 / (K * n), alpha=1.0 / vd.shape[0])
+    dW.mul_(alpha).add_(gW)
+    if wd:
+        dW.add_(W, alpha=-wd)
+    dW.mul_(lr)
+    da.mul_(alpha).add_(vd.mean(0) - neg_v.mean(0)).mul_(lr)
+    db.mul_(alpha).add_(hd.mean(0) - neg_h.mean(0)).mul_(lr)
+    W.add_(dW)
+    a.add_(da)
+    b.add_(db)
+    return P
 
 
 @dataclass
