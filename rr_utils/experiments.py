@@ -6,6 +6,8 @@ mode (the tests) keeps the architecture but trains 2 epochs on 2,000 images.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -13,7 +15,9 @@ from rr_utils import bound as B
 from rr_utils._checks import check_table
 from rr_utils import claims
 from rr_utils import entropy as E
+from rr_utils.artifacts import ROOT
 from rr_utils.data import load_dataset
+from rr_utils.devices import resolve_device
 from rr_utils.models import DBNConfig, array_checksum, train_dbn
 
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 2_000, 500, 2
@@ -46,11 +50,34 @@ def dbn_config(quick: bool = False, seed: int = 0, **overrides) -> DBNConfig:
 MINUTES_PER_1000_ROWS = 0.27
 
 
-def training_estimate(n_rows: int, networks: int = 1) -> str:
-    """The line notebooks print before training ``networks`` DBNs on ``n_rows`` inputs."""
+def training_estimate(n_rows: int, networks: int = 1, device=None) -> str:
+    """The line notebooks print before training ``networks`` DBNs on ``n_rows`` inputs: on the CPU from
+    ``MINUTES_PER_1000_ROWS``, on CUDA from the full-size network of ``results/gpu.json`` (scaled by rows)."""
+    cached = "seconds when the model cache (cache/) already holds the network" + ("s" if networks > 1 else "")
+    if resolve_device(device).type == "cuda":
+        gpu = gpu_network_seconds()
+        if gpu is None:
+            return f"minutes on a GPU (no GPU time measured in results/gpu.json), {cached}"
+        seconds, rows, name = gpu
+        minutes = max(1, round(seconds / 60 * n_rows / rows * networks))
+        return f"about {minutes} minute{'s' if minutes > 1 else ''} on a GPU (measured on an {name}), {cached}"
     minutes = max(1, round(MINUTES_PER_1000_ROWS * n_rows / 1000 * networks))
-    return (f"about {minutes} minute{'s' if minutes > 1 else ''} on 2 CPU cores, "
-            "seconds when the model cache (cache/) already holds the network" + ("s" if networks > 1 else ""))
+    return f"about {minutes} minute{'s' if minutes > 1 else ''} on 2 CPU cores, {cached}"
+
+
+def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
+    """(seconds, rows, GPU name) of the full-size network in ``results/gpu.json`` (``make bench-gpu``):
+    its wall time when it ran to the end, else the estimate from its per-layer times; None without one."""
+    import json
+
+    path = ROOT / "results" / "gpu.json" if path is None else path
+    try:
+        doc = json.loads(Path(path).read_text())
+        net = doc["network"]
+        seconds = net["wall_s"] if net.get("complete") else net["estimate_s"]
+        return float(seconds), int(net["rows"]), str(doc["environment"]["gpu"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def train(config: DBNConfig, splits: dict, progress=None):

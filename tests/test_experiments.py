@@ -50,3 +50,22 @@ def test_compare_recipes_on_hand_built_summaries():
         X.compare_recipes({"a": base}, "a", "c", "a1")
     with pytest.raises(ValueError, match="same layer widths"):
         X.compare_recipes({"a": base, "c": other.assign(units=[50, 20, 10, 3]), "a1": seed1}, "a", "c", "a1")
+
+
+def test_training_estimate_per_device(tmp_path):
+    from rr_utils.experiments import gpu_network_seconds, training_estimate
+
+    cpu = training_estimate(60_000, device="cpu")
+    assert cpu.startswith("about ") and "2 CPU cores" in cpu and cpu.endswith("holds the network")
+    assert training_estimate(8_000, networks=4, device="cpu").endswith("holds the networks")
+    # on a GPU: the measured full-size network of results/gpu.json, scaled by rows
+    measured = gpu_network_seconds()
+    assert measured is not None and measured[1] == 60_000  # the committed measurement
+    gpu = training_estimate(60_000, device="cuda")
+    assert f"about {max(1, round(measured[0] / 60))} minute" in gpu and measured[2] in gpu
+    (tmp_path / "gpu.json").write_text('{"network": {"complete": true, "wall_s": 240, "rows": 60000}, '
+                                       '"environment": {"gpu": "X"}}')
+    assert gpu_network_seconds(tmp_path / "gpu.json") == (240.0, 60000, "X")
+    assert gpu_network_seconds(tmp_path / "missing.json") is None
+    (tmp_path / "bad.json").write_text('{"network": {}}')
+    assert gpu_network_seconds(tmp_path / "bad.json") is None
