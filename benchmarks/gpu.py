@@ -1,11 +1,11 @@
 """The GPU path, measured on a CUDA machine: writes ``results/gpu.json`` (its one writer).
 
-    python -m benchmarks.gpu [--out FILE] [--network-out DIR] [--smoke]
+    python -m benchmarks.gpu [--out FILE] [--skip STEP ...] [--network-deadline S] [--network-out DIR] [--smoke]
 
 1. **Graphs are bitwise eager.**  A small DBN (MNIST subset) trained with CUDA
    graphs (``rr_utils.models.cuda_graphs``) against the same run with
    ``RR_CUDA_GRAPHS=0``: weights, history, and the final checkpoints' velocities,
-   particles and generator states must be identical bit for bit.  Also recorded:
+   particles and generator states, compared bit for bit (``bitwise_identical``).  Also recorded:
    the largest |difference| of the weights from the CPU run (not expected to be
    0: other kernels).
 2. **Time per mini-batch of each layer shape** (the 12 layers of the authors'
