@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -57,35 +58,19 @@ def _environment(device: torch.device) -> dict:
     return env
 
 
-def _with_graphs(on: bool):
-    """Set RR_CUDA_GRAPHS for the duration (the trainer reads it per layer)."""
-    class _Ctx:
-        def __enter__(self):
-            self.prev = os.environ.get("RR_CUDA_GRAPHS")
-            os.environ["RR_CUDA_GRAPHS"] = "1" if on else "0"
-
-        def __exit__(self, *exc):
-            if self.prev is None:
-                os.environ.pop("RR_CUDA_GRAPHS", None)
-            else:
-                os.environ["RR_CUDA_GRAPHS"] = self.prev
-    return _Ctx()
-
-
 def bitwise_check(x: np.ndarray, smoke: bool) -> dict:
     """Step 1: graphs against eager on CUDA, and the distance of both to the CPU run."""
     sizes, epochs = ((20, 5), 3) if smoke else ((500, 250, 30, 3), 4)
     cfg = MD.DBNConfig(hidden_sizes=sizes, epochs=epochs, checkpoint_epochs=(0, epochs))
     out = {"hidden_sizes": list(sizes), "epochs": epochs, "rows": int(x.shape[0])}
-    cpu = MD.train_dbn(_with_device(cfg, "cpu"), x,
-                       cache_dir=tempfile.mkdtemp(), progress=False, test_data=x[:500])
     if not torch.cuda.is_available():
         out["run"] = False
         out["why_not"] = "no CUDA device on this machine"
         return out
+    cpu = MD.train_dbn(_with_device(cfg, "cpu"), x, cache_dir=tempfile.mkdtemp(), progress=False, test_data=x[:500])
     runs = {}
     for name, on in (("graphs", True), ("eager", False)):
-        with _with_graphs(on):
+        with mock.patch.dict(os.environ, {"RR_CUDA_GRAPHS": "1" if on else "0"}):  # read per layer
             net = MD.train_dbn(_with_device(cfg, "cuda"), x, cache_dir=tempfile.mkdtemp(), progress=False,
                                test_data=x[:500])
         meta = json.loads((net.entry.folder / "meta.json").read_text())

@@ -6,6 +6,7 @@ mode (the tests) keeps the architecture but trains 2 epochs on 2,000 images.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,6 @@ def training_estimate(n_rows: int, networks: int = 1, device=None) -> str:
 def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
     """(seconds, rows, GPU name) of the full-size network in ``results/gpu.json`` (``make bench-gpu``):
     its wall time when it ran to the end, else the estimate from its per-layer times; None without one."""
-    import json
-
     path = ROOT / "results" / "gpu.json" if path is None else path
     try:
         doc = json.loads(Path(path).read_text())

@@ -16,7 +16,7 @@ import torch
 
 from rr_utils.models import DBNConfig, RBM, PCDState, RBMConfig, train_dbn
 from rr_utils.models.checkpoints import final_payloads, payload_tensors
-from rr_utils.models.cuda_graphs import GraphedEpochs, epoch_runner, graphs_enabled
+from rr_utils.models.cuda_graphs import GraphedEpochs, epoch_runner, graphs_enabled, uses_graphs
 from rr_utils.models.rbm import _generator
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (runs where a GPU is lent)")
@@ -38,6 +38,9 @@ def test_graphs_only_on_cuda_and_switchable(monkeypatch):
     monkeypatch.delenv("RR_CUDA_GRAPHS", raising=False)
     has_api = hasattr(torch.cuda.CUDAGraph, "register_generator_state")
     assert graphs_enabled(torch.device("cuda")) == has_api
+    assert uses_graphs(RBMConfig(), torch.device("cuda")) == has_api
+    assert not uses_graphs(RBMConfig(recipe="classical"), torch.device("cuda"))  # graphs the authors' recipe only
+    assert not uses_graphs(RBMConfig(), torch.device("cpu"))
     monkeypatch.setenv("RR_CUDA_GRAPHS", "0")
     assert not graphs_enabled(torch.device("cuda"))
 

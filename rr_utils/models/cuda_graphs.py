@@ -23,9 +23,9 @@ from typing import Callable
 import torch
 
 from rr_utils.models.config import RBMConfig
-from rr_utils.models.rbm import RBM, PCDState, _authors_step, _bernoulli_draw, _generator_uniform
+from rr_utils.models.rbm import RBM, PCDState, _authors_epoch, _bernoulli_draw, _generator_uniform
 
-__all__ = ["GraphedEpochs", "epoch_runner", "graphs_enabled"]
+__all__ = ["GraphedEpochs", "epoch_runner", "graphs_enabled", "uses_graphs"]
 
 
 def graphs_enabled(device: torch.device) -> bool:
@@ -35,9 +35,14 @@ def graphs_enabled(device: torch.device) -> bool:
             and hasattr(torch.cuda.CUDAGraph, "register_generator_state"))
 
 
+def uses_graphs(config: RBMConfig, device: torch.device) -> bool:
+    """Whether ``config``'s epochs on ``device`` are replayed from a CUDA graph (the authors' recipe only)."""
+    return config.recipe == "authors" and graphs_enabled(device)
+
+
 def epoch_runner(rbm: RBM, config: RBMConfig, state: PCDState) -> Callable[[torch.Tensor, int], None]:
-    """``fit(data, epoch)`` training ``rbm`` one epoch: graphed on CUDA (authors' recipe), else ``rbm.fit_epoch``."""
-    if config.recipe == "authors" and graphs_enabled(rbm.device):
+    """``fit(data, epoch)`` training ``rbm`` one epoch: graphed when ``uses_graphs``, else ``rbm.fit_epoch``."""
+    if uses_graphs(config, rbm.device):
         return GraphedEpochs(rbm, config, state).fit_epoch
     return lambda data, epoch: rbm.fit_epoch(data, epoch, config, state)
 
@@ -55,7 +60,6 @@ class GraphedEpochs:
         self._data_ptr: tuple | None = None
         self._lr = torch.zeros((), device=rbm.device)
         self._alpha = torch.zeros((), device=rbm.device)
-        self.replays = 0
 
     @torch.no_grad()
     def fit_epoch(self, data: torch.Tensor, epoch: int) -> None:
@@ -74,23 +78,15 @@ class GraphedEpochs:
         self._lr.fill_(cfg.learning_rate(epoch))
         self._alpha.fill_(cfg.momentum(epoch))
         self.graph.replay()
-        self.replays += 1
 
     def _capture(self, data: torch.Tensor, stream: torch.cuda.Stream) -> None:
         rbm, cfg, state = self.rbm, self.config, self.state
-        B, K = cfg.batch_size, cfg.gibbs_steps
         particles = state.particles.contiguous()
         state.particles = particles  # the graph reads and writes this buffer
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(state.generator)
         draw = _bernoulli_draw(_generator_uniform(state.generator, rbm.W))
         with torch.cuda.graph(graph, stream=stream):
-            neg_v = rbm.W.new_empty(K * particles.shape[0], rbm.n_visible)
-            neg_h = rbm.W.new_empty(K * particles.shape[0], rbm.n_hidden)
-            P = particles
-            for s in range(0, data.shape[0] // B * B, B):
-                P = _authors_step(rbm, state.velocity, P, data[s:s + B], neg_v, neg_h,
-                                  self._lr, self._alpha, cfg.weight_decay, draw)
-            particles.copy_(P)
+            particles.copy_(_authors_epoch(rbm, data, cfg, state.velocity, particles, self._lr, self._alpha, draw))
         self.graph = graph
         self._data_ptr = (data.data_ptr(), tuple(data.shape))

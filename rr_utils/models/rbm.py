@@ -220,15 +220,9 @@ class RBM:
         particles (h = s(sigma(P W + b)), v_k = sigma(h W^T + a), h_k = sigma(v_k W + b),
         P = sigma(s(h_k) W^T + a)); update ``d = lr * (g + alpha * d - wd * W)`` (momentum and L2
         inside the learning-rate product, L2 on weights only); a last partial mini-batch is dropped."""
-        lr, alpha, wd = config.learning_rate(epoch), config.momentum(epoch), config.weight_decay
-        B, K = config.batch_size, config.gibbs_steps
-        P = state.particles
         draw = _bernoulli_draw(_generator_uniform(state.generator, self.W) if uniform is None else uniform)
-        neg_v = self.W.new_empty(K * P.shape[0], self.n_visible)
-        neg_h = self.W.new_empty(K * P.shape[0], self.n_hidden)
-        for s in range(0, data.shape[0] // B * B, B):
-            P = _authors_step(self, state.velocity, P, data[s:s + B], neg_v, neg_h, lr, alpha, wd, draw)
-        state.particles = P
+        state.particles = _authors_epoch(self, data, config, state.velocity, state.particles,
+                                         config.learning_rate(epoch), config.momentum(epoch), draw)
 
     @torch.no_grad()
     def _fit_epoch_classical(self, data: torch.Tensor, epoch: int, config: RBMConfig, state: "PCDState") -> None:
@@ -288,6 +282,18 @@ def _bernoulli_draw(uniform: Callable[[tuple], torch.Tensor]) -> Callable[[torch
     def draw(p):
         return (uniform(tuple(p.shape)) < p).to(p.dtype)
     return draw
+
+
+def _authors_epoch(rbm: RBM, data: torch.Tensor, config: RBMConfig, velocity: tuple, P: torch.Tensor, lr, alpha,
+                   draw: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The mini-batches of one epoch of the authors' recipe in data order (a last partial one dropped);
+    returns the particles after it.  ``lr``, ``alpha`` as in ``_authors_step``."""
+    B, K = config.batch_size, config.gibbs_steps
+    neg_v = rbm.W.new_empty(K * P.shape[0], rbm.n_visible)
+    neg_h = rbm.W.new_empty(K * P.shape[0], rbm.n_hidden)
+    for s in range(0, data.shape[0] // B * B, B):
+        P = _authors_step(rbm, velocity, P, data[s:s + B], neg_v, neg_h, lr, alpha, config.weight_decay, draw)
+    return P
 
 
 def _authors_step(rbm: RBM, velocity: tuple, P: torch.Tensor, vd: torch.Tensor, neg_v: torch.Tensor,

@@ -21,7 +21,7 @@ from rr_utils.progress import show_progress
 from rr_utils.models.checkpoints import (STALE_TEMP_S, CheckpointError, _ckpt_path, _load_checkpoint,
                                          _save_checkpoint, _try_load, _write_meta)
 from rr_utils.models.config import DBNConfig, RBMConfig
-from rr_utils.models.cuda_graphs import epoch_runner, graphs_enabled
+from rr_utils.models.cuda_graphs import epoch_runner, uses_graphs
 from rr_utils.models.dbn import DBN, CacheEntry, _check_data
 from rr_utils.models.rbm import RBM, UP_BATCH, PCDState, _as_tensor, _deterministic, _generator, _seed_for
 
@@ -142,7 +142,7 @@ def train_dbn(config: DBNConfig, data, cache_dir: str | os.PathLike | None = Non
             "key": key, "config": dataclasses.asdict(config), "data_id": data_id, "device_type": device.type,
             "torch": torch.__version__, "compute_sha256": compute_sha256(), "n_visible": n_visible,
             "n_rows": int(data.shape[0]), "test_id": test_id, "num_threads": num_threads or torch.get_num_threads(),
-            "cuda_graphs": config.recipe == "authors" and graphs_enabled(device),
+            "cuda_graphs": uses_graphs(config, device),
         })
         run = _Run(config, CacheEntry(folder, key, data_id, test_id), device,
                    show_progress(progress), log)
