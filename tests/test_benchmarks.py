@@ -4,11 +4,15 @@ Never a timing test: only that every section runs and reports its rows."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "sweep"}
@@ -97,13 +101,33 @@ def test_missing_learnergy_is_reported_and_not_met():
     assert "not importable" in row.baseline and "No module named 'learnergy'" in row.note
 
 
+def small_data_dir(folder: Path, n_train: int = 2_000, n_test: int = 500) -> dict:
+    """Environment for a data dir holding the embedded MNIST file and a small synthetic Fashion-MNIST
+    (random IDX .gz files, the sizes quick mode reads), with the system folder (the Debian package's)
+    hidden: the test needs neither the package nor a download."""
+    from rr_utils import data as D
+
+    raw = folder / "raw" / "fashion-mnist"
+    raw.mkdir(parents=True)
+    (folder / D.EMBEDDED_NPZ_NAME).symlink_to(D.REPO_DATA_DIR / D.EMBEDDED_NPZ_NAME)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for base, arr in zip(D.IDX_FILES[split], (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+                                                  rng.integers(0, 10, n, dtype=np.uint8))):
+            head = (0x0800 | arr.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+            (raw / f"{base}.gz").write_bytes(gzip.compress(head + arr.tobytes(), compresslevel=1, mtime=0))
+    return {**os.environ, "RR_DATA_DIR": str(folder), "RR_NO_SYSTEM_DATA": "1"}
+
+
 def test_gpu_check_smoke_on_cpu(tmp_path):
     """benchmarks.gpu runs its CPU parts in smoke mode; the GPU-only steps say why they did not run."""
     out = tmp_path / "gpu.json"
+    env = small_data_dir(tmp_path / "data")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--smoke", "--out", str(out),
                            "--network-deadline", "0", "--network-out", str(tmp_path / "net")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "fashion-mnist/train: 2000 images from IDX files" in proc.stdout  # the synthetic set, not the system's
     doc = json.loads(out.read_text())
     assert doc["smoke"] is True and {"bitwise", "layers", "network", "environment"} <= set(doc)
     import torch
@@ -115,7 +139,8 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
     assert net["estimate_s"] > 0 and len((tmp_path / "net" / "history.jsonl").read_text().splitlines()) == 1
     # a second call running one step keeps the others' results
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--smoke", "--out", str(out),
-                           "--skip", "bitwise", "network"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--skip", "bitwise", "network"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads(out.read_text())
     assert again["network"] == net and again["bitwise"] == doc["bitwise"]

@@ -169,12 +169,29 @@ def test_fashion_from_data_dir(tmp_path, monkeypatch):
 
 
 def test_fashion_missing_names_searched_places(tmp_path, monkeypatch):
+    monkeypatch.delenv("RR_NO_SYSTEM_DATA", raising=False)
     monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "system",))
     with pytest.raises(FileNotFoundError) as info:
         D.load_dataset("fashion-mnist", "test", data_dir=tmp_path, verbose=False)
     msg = str(info.value)
     assert str(tmp_path / "raw" / "fashion-mnist") in msg and str(tmp_path / "system") in msg
-    assert "dataset-fashion-mnist" in msg
+    assert "dataset-fashion-mnist" in msg and "make data" in msg
+
+
+def test_no_system_data_hides_the_system_folder(tmp_path, monkeypatch):
+    """RR_NO_SYSTEM_DATA: the code sees what a machine without the Debian package sees."""
+    system = tmp_path / "system"
+    write_idx_set(system)
+    monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (system,))
+    monkeypatch.delenv("RR_NO_SYSTEM_DATA", raising=False)
+    assert D.find_source("fashion-mnist", "train", tmp_path / "data")[1][0].parent == system
+    for off in ("", "0", "false", "no"):
+        monkeypatch.setenv("RR_NO_SYSTEM_DATA", off)
+        assert not D.system_dirs_ignored()
+    monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
+    with pytest.raises(FileNotFoundError, match="RR_NO_SYSTEM_DATA is set") as info:
+        D.find_source("fashion-mnist", "train", tmp_path / "data")
+    assert str(system) not in str(info.value)
 
 
 def test_cache_notices_replaced_files(tmp_path):
@@ -282,59 +299,189 @@ def test_missing_embedded_says_how_to_regenerate(tmp_path):
 
 
 # --------------------------------------------------------------------------- downloads
+# pooch against a local HTTP server (no internet needed): the files and their MD5s are made here.
 
 
-def test_download_file_ok_and_skip(tmp_path, capsys):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"hello mnist" * 100)
-    md5 = hashlib.md5(src.read_bytes()).hexdigest()
+@pytest.fixture
+def http_dir(tmp_path, monkeypatch):
+    """(folder, base URL): ``folder`` served by http.server on 127.0.0.1, on a free port."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for var in ("NO_PROXY", "no_proxy"):  # a proxy in the environment must not see 127.0.0.1
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def serve_idx_set(folder: Path, monkeypatch, name: str = "fashion-mnist") -> dict:
+    """A small IDX set as .gz files in ``folder``; RAW_MD5[name] replaced by their MD5s. Returns the arrays."""
+    arrays = write_idx_set(folder, n_train=20, n_test=5, gz=True)
+    monkeypatch.setitem(D.RAW_MD5, name, {f: md5_of(folder / f) for f in D.RAW_MD5[name]})
+    return arrays
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_download_file_ok_and_skip(http_dir, tmp_path, capsys):
+    root, base = http_dir
+    (root / "src.gz").write_bytes(b"hello mnist" * 100)
+    md5 = md5_of(root / "src.gz")
     dest = tmp_path / "out" / "file.gz"
-    assert D.download_file(src.as_uri(), dest, md5) == dest
-    assert dest.read_bytes() == src.read_bytes()
-    src.unlink()  # a second call must not need the source
-    D.download_file(src.as_uri(), dest, md5)
+    assert D.download_file(base + "src.gz", dest, md5) == dest
+    assert dest.read_bytes() == (root / "src.gz").read_bytes()
+    assert "downloaded" in capsys.readouterr().out
+    (root / "src.gz").unlink()  # a second call must not need the source
+    D.download_file(base + "src.gz", dest, md5)
     assert "skipped" in capsys.readouterr().out
 
 
-def test_download_file_md5_mismatch_leaves_nothing(tmp_path):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"x" * 5000)
+def test_download_file_md5_mismatch_leaves_nothing(http_dir, tmp_path):
+    root, base = http_dir
+    (root / "src.gz").write_bytes(b"x" * 5000)
     dest = tmp_path / "out" / "file.gz"
-    with pytest.raises(ValueError, match="md5 mismatch"):
-        D.download_file(src.as_uri(), dest, "0" * 32, verbose=False)
-    assert not dest.exists() and list(dest.parent.iterdir()) == []
+    with pytest.raises(ValueError, match=r"md5 mismatch, expected 0{32}, got [0-9a-f]{32}.*deleted.*not written"):
+        D.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
+    assert not dest.exists() and leftovers(dest.parent) == []  # no temporary file either
 
 
-def test_download_file_mismatch_keeps_old_file(tmp_path):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"new")
+def test_download_file_mismatch_keeps_old_file(http_dir, tmp_path):
+    root, base = http_dir
+    (root / "src.gz").write_bytes(b"new")
     dest = tmp_path / "file.gz"
     dest.write_bytes(b"old")
-    with pytest.raises(ValueError):
-        D.download_file(src.as_uri(), dest, "0" * 32, verbose=False)
-    assert dest.read_bytes() == b"old"
+    with pytest.raises(ValueError, match="kept as it was"):
+        D.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
+    assert dest.read_bytes() == b"old" and leftovers(tmp_path) == ["file.gz", "www"]
 
 
-def test_download_file_unreachable(tmp_path):
+def test_download_file_replaces_a_bad_local_copy(http_dir, tmp_path):
+    root, base = http_dir
+    (root / "src.gz").write_bytes(b"published")
     dest = tmp_path / "file.gz"
-    with pytest.raises(ConnectionError, match="could not download"):
-        D.download_file((tmp_path / "missing").as_uri(), dest, "0" * 32, verbose=False)
+    dest.write_bytes(b"truncated")
+    D.download_file(base + "src.gz", dest, md5_of(root / "src.gz"), verbose=False)
+    assert dest.read_bytes() == b"published"
+
+
+def test_download_file_unreachable(http_dir, tmp_path):
+    _, base = http_dir
+    dest = tmp_path / "file.gz"
+    with pytest.raises(ConnectionError, match="could not download .*404"):
+        D.download_file(base + "missing.gz", dest, "0" * 32, verbose=False)
+    with pytest.raises(ValueError, match="unsupported URL scheme 'file'"):
+        D.download_file((tmp_path / "x").as_uri(), dest, "0" * 32, verbose=False)
     assert not dest.exists()
 
 
-def test_download_raw_uses_mirrors_in_order(tmp_path, monkeypatch):
-    good = tmp_path / "mirror"
-    good.mkdir()
-    md5s = {}
-    for name in D.RAW_MD5["mnist"]:
-        (good / name).write_bytes(name.encode())
-        md5s[name] = hashlib.md5(name.encode()).hexdigest()
-    monkeypatch.setitem(D.RAW_MD5, "mnist", md5s)
-    dead = (tmp_path / "dead").as_uri() + "/"
-    paths = D.download_raw("mnist", tmp_path / "dest", mirrors=[dead, good.as_uri()], verbose=False)
-    assert sorted(p.name for p in paths) == sorted(md5s)
+def test_download_raw_uses_mirrors_in_order(http_dir, tmp_path, monkeypatch):
+    root, base = http_dir
+    serve_idx_set(root / "good", monkeypatch, "mnist")
+    dead = base + "dead/"
+    paths = D.download_raw("mnist", tmp_path / "dest", mirrors=[dead, base + "good"], verbose=False)
+    assert sorted(p.name for p in paths) == sorted(D.RAW_MD5["mnist"])
     with pytest.raises(ConnectionError, match="any mirror"):
         D.download_raw("mnist", tmp_path / "dest2", mirrors=[dead], verbose=False)
+
+
+def test_fashion_downloaded_from_the_url_override(http_dir, tmp_path, monkeypatch, capsys):
+    """No copy anywhere: ensure_dataset fetches the four files from $RR_FASHION_MNIST_URL, checks them, and
+    load_dataset reads them; a second call downloads nothing."""
+    root, base = http_dir
+    arrays = serve_idx_set(root / "fmnist", monkeypatch)
+    monkeypatch.setenv("RR_FASHION_MNIST_URL", base + "fmnist/")
+    monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
+    monkeypatch.setenv("RR_DATA_DIR", str(tmp_path / "data"))
+    assert D.mirrors_for("fashion-mnist") == (base + "fmnist/",)
+    assert D.ensure_dataset("fashion-mnist") == ("downloaded", tmp_path / "data" / "raw" / "fashion-mnist")
+    assert "md5 of the four files checked" in capsys.readouterr().out
+    assert leftovers(tmp_path / "data" / "raw" / "fashion-mnist") == sorted(D.RAW_MD5["fashion-mnist"])
+    for split in D.SPLITS:
+        ds = D.load_dataset("fashion-mnist", split, verbose=False)
+        np.testing.assert_array_equal(ds.labels, arrays[split][1])
+        np.testing.assert_array_equal(ds.images, arrays[split][0].reshape(len(ds), -1) / np.float32(255))
+    shutil.rmtree(root / "fmnist")  # nothing is fetched again
+    assert D.ensure_dataset("fashion-mnist", verbose=False)[0] == "present"
+
+
+def test_corrupted_download_is_rejected_and_not_kept(http_dir, tmp_path, monkeypatch):
+    root, base = http_dir
+    serve_idx_set(root / "fmnist", monkeypatch)
+    bad = root / "fmnist" / "train-images-idx3-ubyte.gz"
+    raw = bytearray(bad.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte after the checksums were recorded
+    bad.write_bytes(bytes(raw))
+    monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
+    dest = tmp_path / "data" / "raw" / "fashion-mnist"
+    with pytest.raises(ConnectionError) as info:
+        D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=[base + "fmnist"], verbose=False)
+    msg = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in msg and "md5 mismatch" in msg and "checksum mismatch" in msg
+    assert "train-images-idx3-ubyte.gz" not in leftovers(dest) and not [f for f in leftovers(dest) if "tmp" in f]
+    with pytest.raises(FileNotFoundError):  # nothing usable was left behind
+        D.load_dataset("fashion-mnist", data_dir=tmp_path / "data", verbose=False)
+
+
+def test_ensure_prefers_a_copy_already_there(tmp_path, monkeypatch, capsys):
+    """The Debian package's folder (or the data dir) is used as it is: no download is tried."""
+    system = tmp_path / "system"
+    write_idx_set(system)
+    monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (system,))
+    monkeypatch.delenv("RR_NO_SYSTEM_DATA", raising=False)
+    dead = ["http://127.0.0.1:9/"]  # would fail if tried
+    assert D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead) == ("present", system)
+    assert "nothing downloaded" in capsys.readouterr().out
+    write_idx_set(tmp_path / "data" / "raw" / "fashion-mnist")
+    monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
+    assert D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead, verbose=False) == (
+        "present", tmp_path / "data" / "raw" / "fashion-mnist")
+
+
+def _ensure_script(tmp_path, env_extra):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PY": sys.executable, "RR_DATA_DIR": str(tmp_path / "data"), "RR_NO_SYSTEM_DATA": "1",
+           **env_extra}
+    return subprocess.run(["bash", str(D.REPO_DATA_DIR.parent / "scripts" / "ensure_fashion_mnist.sh")],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_ensure_script_says_what_it_did(http_dir, tmp_path):
+    """scripts/ensure_fashion_mnist.sh: a copy present -> exit 0 saying where; else the download from
+    $RR_FASHION_MNIST_URL, here of files that are not the published ones -> exit 1 naming the mismatch,
+    nothing left in the data dir, and no apt-get (RR_NO_SYSTEM_DATA)."""
+    root, base = http_dir
+    write_idx_set(root / "fmnist")  # served, but their MD5s are not the published ones
+    proc = _ensure_script(tmp_path, {"RR_FASHION_MNIST_URL": base + "fmnist/"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "md5 mismatch" in proc.stderr and "RR_NO_SYSTEM_DATA is set" in proc.stderr
+    assert leftovers(tmp_path / "data" / "raw" / "fashion-mnist") == []
+    write_idx_set(tmp_path / "data" / "raw" / "fashion-mnist")
+    proc = _ensure_script(tmp_path, {"RR_FASHION_MNIST_URL": "http://127.0.0.1:9/"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "present" in proc.stdout and "nothing downloaded" in proc.stdout
 
 
 # --------------------------------------------------------------------------- atomic writes
