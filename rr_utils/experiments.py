@@ -86,6 +86,15 @@ def train(config: DBNConfig, splits: dict, progress=None):
                      test_data=splits["test"], test_id=array_checksum(splits["test"]), progress=progress)
 
 
+def references(dbn, splits: dict) -> dict:
+    """The strong references of ``claims.layer_claims`` for a DBN counted on ``splits["train"]``:
+    untrained networks of its recipe (``untrained``) and random projections of the same inputs (``inputs``)."""
+    from rr_utils.claims.references import untrained_factory
+
+    _check_splits(splits)
+    return {"untrained": untrained_factory(dbn.config, splits["train"]), "inputs": splits["train"]}
+
+
 def layer_table(dbn, splits: dict, seed: int = 0, threshold: float = 0.5) -> pd.DataFrame:
     """Entropies of each layer's thresholded states, per split, with the bound at the same M."""
     return layer_table_and_counts(dbn, splits, seed, threshold)[0]

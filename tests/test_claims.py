@@ -61,7 +61,7 @@ def test_record_and_seed_rule():
     agg = C.seed_rule(recs, min_fraction=0.8)
     assert agg["holds_as_stated"] is True and agg["holds_vs_null"] is False
     assert agg["evidence"]["fraction_as_stated"] == 0.8 and agg["evidence"]["fraction_vs_null"] == 0.6
-    assert set(agg) == {"id", "text", "holds_as_stated", "holds_vs_null", "evidence"}
+    assert set(agg) == {"id", "text", "holds_as_stated", "holds_vs_null", "decision_vs_null", "evidence"}
     c4 = C.seed_rule([C.verdict("C4", True, None, {}, {}, note="no null yet")] * 2)
     assert c4["holds_vs_null"] is None and c4["evidence"]["fraction_vs_null"] is None
     with pytest.raises(ValueError, match="records of one claim"):
@@ -108,14 +108,6 @@ def test_positive_control_optimal_mk_stack_beats_the_nulls():
     assert r["C1"]["holds_vs_null"] is True
 
 
-def test_untrained_reference_enters_c2_at_equal_resolution():
-    stack = N.noise_stack(M, WIDTHS, 0.2, seed=7)
-    better = N.noise_stack(M, WIDTHS, 0.2, seed=8)
-    r = C.layer_claims(better, WIDTHS, seed=1, untrained_counts=stack, which=("C2",), **FAST)
-    assert "b" in r["C2"]["vs_null"]["checks"] and r["C2"]["vs_null"]["checks"]["b"] is False
-    assert all("untrained_below_bound_norm_at_equal_H_s" in row for row in r["C2"]["vs_null"]["per_layer"])
-
-
 def test_control_network_enters_c1():
     stack = N.noise_stack(M, WIDTHS, 0.2, seed=7)
     flat = N.noise_stack(M, [20] * 6, 0.2, seed=9)  # constant width: resolution does not fall
@@ -137,16 +129,6 @@ def test_matched_random_matches_resolution():
     assert all(0 < d["p"] <= 0.5 for d in a["draws"])
     narrow = N.matched_random(np.ones(M, np.int64), 3, n_draws=1, seed=0)  # 3 bits cannot separate M inputs
     assert not narrow["all_matched"]
-
-
-def test_reference_at_resolution_interpolates_inside_and_not_outside():
-    ref = [np.ones(M, np.int64), N.bernoulli_counts(M, 15, 0.3, seed=1), B._distinct_partition(M, 8)]
-    pts = [N.layer_point(c) for c in ref]
-    x = sorted(p["H_s_norm"] for p in pts)
-    mid = 0.5 * (x[0] + x[1])
-    got = N.reference_at_resolution(ref, [x[1], mid, x[0] / 2])
-    assert got[0] == pytest.approx(next(p["below_bound_norm"] for p in pts if p["H_s_norm"] == x[1]))
-    assert np.isfinite(got[1]) and np.isnan(got[2])
 
 
 def test_informative_layers_rule_at_8000():
@@ -234,7 +216,8 @@ class _FakeDBN:
 
 
 def test_sensitivity_and_verdict_changes():
-    out = C.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, which=("C1", "C2"), **FAST)
+    out = C.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, references=False, which=("C1", "C2"),
+                        **FAST)
     assert set(out["variants"]) == {"threshold=0.3", "threshold=0.5", "sampled"}
     assert isinstance(out["any_verdict_changes"], bool)
     v = {"a": {"C1": {"holds_as_stated": True, "holds_vs_null": False}},

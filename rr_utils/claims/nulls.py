@@ -13,11 +13,10 @@ Computed here from the widths and M alone (no network):
     stack the issue tried (p = 0.2 and 0.5). It keeps what the widths impose
     and nothing else.
 
-From networks, computed in the notebooks (they need training) and compared
-here at equal resolution (``reference_at_resolution``):
-
-(b) the untrained network (every layer at its epoch-0 checkpoint);
-(d) a control network whose widths do not shrink, trained with the same recipe.
+These are the weakest references: they keep what the widths impose and nothing
+of the data. The strong ones, untrained networks and random projections of the
+inputs measured over many draws, are in ``rr_utils.claims.references``; (d), a
+control network whose widths do not shrink, is trained in notebook 07.
 
 Every count vector is handled through ``layer_point``: M, H[s], H[K] (nats and
 divided by log M) and the normalised distance below the maximal-relevance bound
@@ -37,7 +36,6 @@ __all__ = [
     "bernoulli_counts",
     "matched_random",
     "noise_stack",
-    "reference_at_resolution",
 ]
 
 _BISECT_STEPS = 40
@@ -161,27 +159,3 @@ def _as_list(x, name: str) -> list:
     if len(x) == 0:
         raise ValueError(f"{name}: empty")
     return list(x)
-
-
-def reference_at_resolution(ref_counts_by_layer, H_s_norm, key: str = "below_bound_norm") -> np.ndarray:
-    """A reference network's ``key`` (e.g. the distance below the bound) at given resolutions.
-
-    The reference's layers (any number, any widths, same M as the layers compared)
-    give points (H_s_norm, key); sorted by H_s_norm they are interpolated linearly
-    at each requested H_s_norm. Outside the reference's range of resolutions the
-    value is NaN: no reference layer has that resolution, and nothing is
-    extrapolated. Our choice of "equal resolution" for networks (b) and (d).
-    """
-    pts = [layer_point(c) for c in _as_list(ref_counts_by_layer, "ref_counts_by_layer")]
-    if key not in pts[0]:
-        raise ValueError(f"key: expected one of {sorted(pts[0])}, got {key!r}")
-    x = np.array([p["H_s_norm"] for p in pts])
-    y = np.array([p[key] for p in pts])
-    order = np.argsort(x, kind="stable")
-    x, y = x[order], y[order]
-    xs, idx = np.unique(x, return_index=True)  # equal resolutions: keep one (the first)
-    ys = y[idx]
-    q = np.atleast_1d(np.asarray(H_s_norm, dtype=float))
-    out = np.interp(q, xs, ys) if xs.size > 1 else np.where(np.isclose(q, xs[0]), ys[0], np.nan)
-    out = np.where((q < xs[0] - 1e-12) | (q > xs[-1] + 1e-12), np.nan, out)
-    return out

@@ -130,7 +130,8 @@ def mu_bootstrap(counts_by_layer, n_boot: int = 50, seed=0, level: float = 0.95,
     ``fitted_fraction``; None for a layer without a fit on the original counts),
     ``zipf_layer_frequency`` {depth: share of replicates}, ``zipf_layer_set``: the
     fewest layers (most frequent first) that together hold at least ``level`` of the
-    replicates, and ``n_boot``. Depths count from 1.
+    replicates, ``n_boot``, and ``replicates`` (n_boot x layers, NaN: not fitted).
+    Depths count from 1.
     """
     layers = _as_list(counts_by_layer, "counts_by_layer")
     n_boot = check_int(n_boot, "n_boot", 2)
@@ -160,7 +161,8 @@ def mu_bootstrap(counts_by_layer, n_boot: int = 50, seed=0, level: float = 0.95,
     # resampling bias from the comparison of layers and keeps the replicates' spread
     freq, chosen, total = _zipf_frequency(2 * est[None, :] - reps, level)
     return {"mu": mu, "zipf_layer_frequency": freq, "zipf_layer_set": chosen, "zipf_layer_set_coverage": total,
-            "zipf_layer_frequency_uncorrected": freq_raw, "n_boot": n_boot, "over": over, "level": level}
+            "zipf_layer_frequency_uncorrected": freq_raw, "n_boot": n_boot, "over": over, "level": level,
+            "replicates": reps}
 
 
 def _zipf_frequency(reps: np.ndarray, level: float):
