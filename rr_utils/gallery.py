@@ -131,10 +131,11 @@ def _params_text(params) -> str:
 
 
 def _verdict_keys(claims: list[dict]) -> list[str]:
-    """Every true/false field of the claims ('holds', 'holds_as_stated', ...), 'holds' first, in order of appearance."""
+    """Every true/false field of the claims ('holds', 'holds_as_stated', ...) and every decision field
+    ('decision_vs_null': holds / undecided / does not hold), 'holds' first, in order of appearance."""
     keys: list[str] = []
     for c in claims:
-        keys += [k for k, v in c.items() if isinstance(v, bool) and k not in keys]
+        keys += [k for k, v in c.items() if (isinstance(v, bool) or k.startswith("decision")) and k not in keys]
     return sorted(keys, key=lambda k: (k != "holds", keys.index(k)))
 
 
@@ -153,6 +154,10 @@ def _claims_html(claims: list[dict] | None, claims_file: str) -> list[str]:
         cells = []
         for k in keys:
             v = c.get(k)
+            if isinstance(v, str):  # a decision: "holds", "undecided", "does not hold"
+                cells.append(f'<td class="{"yes" if v == "holds" else "no" if v == "does not hold" else ""}">'
+                             f"{e(v)}</td>")
+                continue
             cells.append("<td>–</td>" if not isinstance(v, bool) else
                          f'<td class="{"yes" if v else "no"}">{"holds" if v else "does not hold"}</td>')
         ev = c.get("evidence") if isinstance(c.get("evidence"), dict) else {}

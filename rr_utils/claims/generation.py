@@ -34,9 +34,13 @@ network seed, with FD lower = better:
 
 ``holds_as_stated``: the upper end of the ``confidence`` t-interval over
 network seeds of mean D is below 0 (the target beats every other layer, beyond
-seed-to-seed variation). ``holds_vs_null``: the upper end of the t-interval of
-mean (D - D_random) is below ``-margin`` (the target is closer to the best
-than a layer picked at random). With one seed there is no interval and the
+seed-to-seed variation). ``claim_c4`` gives no verdict against references (no
+network without learning generates; a layer picked at random is no reference
+for "the best layer") and identifies the target a second way, as the layer
+nearest the bound's Zipf point (no fit). ``max_relevance_hypothesis`` keeps
+``holds_vs_null``: the upper end of the t-interval of mean (D - D_random) is
+below ``-margin`` (the target is closer to the best than a layer picked at
+random), ``D_random`` being reported for both. With one seed there is no interval and the
 point estimate decides (marked ``n_seeds`` = 1). A seed without a target layer
 (no fitted Zipf layer) makes both verdicts false.
 """
@@ -322,20 +326,59 @@ def _check_margin(margin) -> float:
     return float(margin)
 
 
-def claim_c4(scores: pd.DataFrame, zipf_depth, *, score: str = PRIMARY_SCORE, lower_is_better=None,
-             confidence: float = 0.95, margin: float = 0.0) -> dict:
+def claim_c4(scores: pd.DataFrame, zipf_depth, *, bound_point_depth=None, score: str = PRIMARY_SCORE,
+             lower_is_better=None, confidence: float = 0.95, margin: float = 0.0) -> dict:
     """Verdict record for C4: {"id", "text", "holds_as_stated", "holds_vs_null", "as_stated", "vs_null", "note",
-    "evidence"} (the numbers behind each verdict in "as_stated" / "vs_null", per-seed numbers in "evidence").
+    "evidence", "by_bound_point", "confounded_with_width"}.
 
     ``scores``: pooled scores, one row per (seed, depth) at one number of steps
     (``layer_scores``' ``pooled`` with a ``seed`` column added, concatenated over
-    network seeds). ``zipf_depth``: {seed: depth of the Zipf layer} (from C3;
-    None where a seed has none), or one depth for one network. See the module
-    docstring for the rules; ``margin`` is in units of ``score``.
+    network seeds). ``zipf_depth``: {seed: depth of the Zipf layer} (from C3, the
+    fitted mu closest to 1; None where a seed has none), or one depth for one network.
+
+    As stated: the Zipf layer beats the best other layer (the upper end of the t-interval
+    over seeds of D = score(Zipf layer) - score(best other layer) is below 0). The target
+    is also identified without a fit, ``bound_point_depth`` ({seed: depth}, the layer nearest
+    the bound's mu = 1 point in H[s], ``layers.zipf_anchor``), and compared with the best other
+    layer the same way (``by_bound_point``). There is no verdict against references
+    (``holds_vs_null`` None): no network without learning generates, and a layer picked at
+    random is no reference for "the best layer" (the test is against the best other layer).
+    ``confounded_with_width``: the width of the target when it is the same in every seed,
+    where C4 cannot be told from "the layer of that width generates best".
     """
     margin = _check_margin(margin)
     comp = paired_comparison(scores, zipf_depth, score, lower_is_better, confidence)
-    return _verdict("C4", TEXT_C4, comp, margin, "the Zipf layer")
+    out = _verdict("C4", TEXT_C4, comp, margin, "the Zipf layer")
+    out["holds_vs_null"] = None
+    out["vs_null"] = {"rule": "none: no reference without learning generates; the Zipf layer is compared with the "
+                              "best other layer (as stated) and identified a second way, by the bound (by_bound_point)"}
+    units = _target_units(scores, comp)
+    out["confounded_with_width"] = units[0] if units and len(set(units)) == 1 and len(units) > 1 else None
+    if out["confounded_with_width"] is not None:
+        out["note"] = (out["note"] + " " if out["note"] else "") + (
+            f"the Zipf layer is the {units[0]}-unit layer in every seed: C4 cannot be told from "
+            f"'the {units[0]}-unit layer generates best'")
+    if bound_point_depth is not None:
+        b = paired_comparison(scores, bound_point_depth, score, lower_is_better, confidence)
+        bv = _verdict("C4", TEXT_C4, b, margin, "the layer nearest the bound's Zipf point")
+        out["by_bound_point"] = {"holds": bv["holds_as_stated"], "as_stated": bv["as_stated"],
+                                 "evidence": bv["evidence"], "note": bv["note"],
+                                 "same_layer_as_zipf_layer": [
+                                     r["target_depth"] == q["target_depth"] for r, q in
+                                     zip(comp["per_seed"], b["per_seed"])]}
+    return out
+
+
+def _target_units(scores: pd.DataFrame, comp: dict) -> list:
+    if "units" not in scores.columns:
+        return []
+    df = scores if "seed" in scores.columns else scores.assign(seed=0)
+    out = []
+    for r in comp["per_seed"]:
+        if r["target_depth"] is not None:
+            u = df[(df["seed"] == r["seed"]) & (df["depth"] == r["target_depth"])]["units"]
+            out.append(int(u.iloc[0]) if len(u) else None)
+    return out
 
 
 def max_relevance_hypothesis(scores: pd.DataFrame, max_relevance_depth, *, score: str = PRIMARY_SCORE,
