@@ -139,17 +139,18 @@ def layer_values(model, x, layers=None, batch_size: int = 1024) -> list[np.ndarr
     return [np.concatenate(outs[n]) for n in layers]
 
 
-def untrained_factory(kind: str, x, seed: int = 0):
+def untrained_factory(kind: str, x, seed: int = 0, **build_kw):
     """``untrained(draw)`` for ``claims.layer_claims``: the hidden-layer outputs on x of an untrained network
-    of ``kind`` ("classifier" or "autoencoder", as ``train_network`` builds them) with initialisation seed
-    derived from (seed, draw), never the trained network's own."""
+    of ``kind`` ("classifier" or "autoencoder", as ``train_network`` builds them; ``build_kw`` such as
+    ``widths`` go to ``backprop.mlp`` / ``backprop.autoencoder``) with initialisation seed derived from
+    (seed, draw), never the trained network's own."""
     if kind not in ("classifier", "autoencoder"):
         raise ValueError(f"kind: expected 'classifier' or 'autoencoder', got {kind!r}")
     build = BP.mlp if kind == "classifier" else BP.autoencoder
 
     def untrained(draw: int) -> list[np.ndarray]:
         s = int(np.random.SeedSequence([int(seed), 0x5EED, int(draw)]).generate_state(1)[0])
-        return layer_values(build(seed=s), x)
+        return layer_values(build(seed=s, **build_kw), x)
 
     return untrained
 

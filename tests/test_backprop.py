@@ -95,11 +95,21 @@ def test_trajectory_nulls_and_claims(data):
     assert (traj["M"] == 200).all() and sorted(counts) == [0, 2] and len(counts[2]) == 3
     nulls = Y.null_table(counts[2], [12, 8, 4])
     assert len(nulls) == 3 and {"gap_norm", "mu", "matched"} <= set(nulls.columns)
-    v = Y.claims(counts[2], counts[0], [12, 8, 4], n_draws=1, n_gof=5)
+    untrained = Y.untrained_factory("classifier", x, widths=W, n_classes=2)
+    first = untrained(0)
+    assert [a.shape for a in first] == [(200, 12), (200, 8), (200, 4)] and (np.abs(first[0]) <= 1).all()  # tanh
+    assert not np.array_equal(first[0], untrained(1)[0]) and np.array_equal(first[0], untrained(0)[0])
+    v = Y.claims(counts[2], counts[0], [12, 8, 4], untrained=untrained, inputs=x, n_untrained=3, n_projections=3,
+                 n_draws=1, n_gof=5)
     for cid in ("C1", "C2", "C3"):
-        assert isinstance(v[cid]["holds_as_stated"], bool) and isinstance(v[cid]["untrained"]["holds_as_stated"], bool)
+        rec = v[cid]["vs_null"]
+        assert rec["decision"] in ("holds", "undecided", "does not hold")
+        assert v[cid]["holds_vs_null"] == (rec["decision"] == "holds")
+        if rec["comparisons"]:
+            assert set(rec["comparisons"]) == {"untrained", "projections"}
     row = Y.verdict_row("toy", v)
     assert row["network"] == "toy" and row["relevance_peak_units"] in (12, 8, 4)
+    assert row["C1_vs_references"] == v["C1"]["vs_null"]["decision"]
     with pytest.raises(ValueError, match="widths"):
         Y.claims(counts[2], counts[0], [12, 8])
 

@@ -235,6 +235,8 @@ def summary(rates, zipf: dict | None = None) -> dict:
         neg = {row.control: row.rate for row in r[r["kind"] == "negative"].itertuples()}
         ok = bool(r["meets"].all()) if len(r) else False
         by_claim[cid] = {"calibrated": ok, "positives": pos, "negatives": neg,
+                         "min_positive_rate": min(pos.values()) if pos else None,
+                         "max_negative_rate": max(neg.values()) if neg else None,
                          "failing": [row.control for row in r.itertuples() if not row.meets]}
         fmt = lambda d: ", ".join(f"{k} {v:.0%}" for k, v in d.items()) or "none"
         verdict = "meets the requirement" if ok else f"does **not** meet it ({', '.join(by_claim[cid]['failing'])})"
