@@ -65,8 +65,9 @@ bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a t
 bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per layer, one full-size network -> results/gpu.json
 	$(HEADLESS) $(PY) -m benchmarks.gpu $(GPU)
 
-test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval
+test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval (09 and 10 need Fashion-MNIST: fetched when missing)
 	$(HEADLESS) $(PY) -m pytest tests -q
+	@bash scripts/ensure_fashion_mnist.sh
 	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
 
 test-unit: $(TEST_STAMP) ## unit tests only
