@@ -375,10 +375,9 @@ def zipf_anchor(fits: pd.DataFrame, points: pd.DataFrame) -> int | None:
     return int((hs - hs_star).abs().idxmin())
 
 
-def _c3(layers, widths, points, matched_fn, stacks_counts, strong, n_boot, n_gof, rng, margins,
+def _c3(layers, widths, points, fits, matched_fn, stacks_counts, strong, n_boot, n_gof, rng, margins,
         bootstrap_all_layers=False) -> dict:
     sizes = [0, *widths]  # fit_layers wants the visible layer first; it is not used
-    fits = fit_layers(layers, sizes)
     stated = claim_c3_fits(fits)
     as_stated = {k: (_r(v) if not isinstance(v, dict) else v) for k, v in stated.items() if k != "holds"}
     as_stated["fits"] = [{k: (_r(v) if k != "reason" else v) for k, v in r.items()} for r in fits.to_dict("records")]
@@ -568,9 +567,10 @@ def layer_claims(counts_by_layer, widths, *, untrained=None, n_untrained: int = 
     # what the strong references are matched at
     c2_depths = ([int(d) for d in informative_layers(points).query("informative")["depth"]]
                  if "C2" in which else [])
-    zipf = None
-    if "C3" in which:
-        zipf = zipf_anchor(fit_layers(layers, [0, *widths]), points)
+    zipf = fits = None
+    if "C3" in which:  # one fit per layer serves the choice of the tested layer and C3 itself
+        fits = fit_layers(layers, [0, *widths])
+        zipf = zipf_anchor(fits, points)
     peak = claim_c1_table(points)["relevance_peak_depth"] if "C1" in which else None
     targets = {d: float(points.loc[points["depth"] == d, "H_s"].iloc[0]) for d in set(c2_depths) | {zipf} - {None}}
     sources = {}
@@ -590,7 +590,7 @@ def layer_claims(counts_by_layer, widths, *, untrained=None, n_untrained: int = 
     if "C2" in which:
         out["C2"] = _c2(points, matched, strong, tested, margins)
     if "C3" in which:
-        out["C3"] = _c3(layers, widths, points, matched_fn, stacks_counts, strong, n_boot, n_gof, rng_3, margins,
+        out["C3"] = _c3(layers, widths, points, fits, matched_fn, stacks_counts, strong, n_boot, n_gof, rng_3, margins,
                         bootstrap_all_layers)
     return out
 
