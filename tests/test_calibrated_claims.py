@@ -169,6 +169,37 @@ def test_rate_table_and_summary_judge_only_the_expected_claims():
 def test_zipf_sample_checks_small():
     z = K.zipf_sample_checks((500,), n_samples=2, n_gof=5, seed=0)["500"]
     assert z["n_samples"] == 2 and 0 <= z["gof_rate"] <= 1 and 0 <= z["as_stated_rate"] <= 1
+    assert 0 <= z["zipf_distance_max"] <= 1
+
+
+def test_zipf_distance_tells_zipf_samples_from_random_states():
+    """Samples of the bound's Zipf optimum lie near 0; random states of the same resolution far away."""
+    rng = np.random.default_rng(0)
+    M = 4000
+    law = C.stats.zipf_law_mk(M)
+    assert abs(float((np.arange(1, len(law) + 1) * law).sum()) - M) < 1.0  # M inputs in expectation
+    near = [C.stats.zipf_distance(K.zipf_sample(M, rng)) for _ in range(5)]
+    hs = np.mean([E.resolution(K.zipf_sample(M, rng)) for _ in range(3)])
+    w = next(w for w in range(4, 30) if E.resolution(E.state_counts(rng.random((M, w)) < 0.5)) > hs) - 1
+    far = C.stats.zipf_distance(E.state_counts(rng.random((M, w + 1)) < 0.3))
+    assert max(near) < 0.06 < 0.12 < far
+    assert C.stats.zipf_distance(np.ones(M, int)) > 0.5  # every input alone: far from Zipf's law
+    with pytest.raises(ValueError, match="counts"):
+        C.stats.zipf_distance([3, -1])
+
+
+def test_c3_passes_on_a_zipf_sample_and_fails_on_a_reference_draw(small_world):
+    """C3's test against the references: the tested layer replaced by a sample of the bound's Zipf
+    optimum holds against untrained networks; an untrained draw read at 0.5 does not."""
+    x, cfg, widths, counts = small_world
+    own = R.untrained_factory(cfg, x)(7)
+    kw = dict(untrained=R.untrained_factory(cfg, x), n_untrained=10, which=("C3",), n_boot=20, n_gof=5, n_draws=2)
+    pos = C.layer_claims(K.control_counts("zipf_sample", counts, widths, x, cfg, 0, own), widths, seed=0, **kw)["C3"]
+    assert pos["vs_null"]["comparisons"]["untrained"]["decision"] == "holds"
+    assert pos["vs_null"]["zipf_layer"]["zipf_distance"] < 0.06
+    neg = C.layer_claims(K.control_counts("untrained_network", counts, widths, x, cfg, 0, own), widths, seed=0,
+                         **kw)["C3"]
+    assert neg["vs_null"]["comparisons"]["untrained"]["decision"] != "holds" and not neg["holds_vs_null"]
 
 
 def test_seed_rule_gives_decisions_and_intervals_over_seeds():

@@ -167,7 +167,8 @@ def calibrate(counts_by_layer, widths, x, config, *, n_calibration: int = 20, n_
         rows = [r for r in draws if r["control"] == kind]
         rates[kind] = {cid: float(np.mean([r[cid] == "holds" for r in rows]))
                        for cid in ("C1", "C2", "C3") if cid in rows[0]}
-    return {"rates": rates, "draws": draws, "n_calibration": n_calibration, "n_untrained": n_untrained,
+    return {"rates": rates, "draws": draws, "M": int(np.sum(counts_by_layer[0])), "n_calibration": n_calibration,
+            "n_untrained": n_untrained,
             "n_projections": n_projections, "required_positive": REQUIRED_POSITIVE,
             "allowed_negative": ALLOWED_NEGATIVE, "expected": {k: list(v) for k, v in EXPECTED.items()}}
 
@@ -178,7 +179,9 @@ def zipf_sample_checks(Ms=(8000, 60000), n_samples: int = 20, n_gof: int = 100, 
 
     For each M: ``n_samples`` samples (``zipf_sample``); the share with |mu - 1| < ``zipf_tol``
     (as stated), with Clauset's goodness-of-fit p >= ``gof_p``, and with no likelihood-ratio test
-    preferring the lognormal or the exponential at p < ``lr_p`` (the check dropped from the verdict).
+    preferring the lognormal or the exponential at p < ``lr_p`` (the check dropped from the verdict);
+    and the largest distance from Zipf's law (``stats.zipf_distance``, the statistic of C3's test
+    against the references, whose references lie near 0.1-0.2 at the Zipf point's resolution).
     """
     out = {}
     for M in Ms:
@@ -188,13 +191,14 @@ def zipf_sample_checks(Ms=(8000, 60000), n_samples: int = 20, n_gof: int = 100, 
             c = zipf_sample(int(M), rng)
             f, reason = S.fit_or_reason(c)
             if f is None:
-                rows.append({"mu": None, "gof_p": None, "lr_ok": False, "reason": reason})
+                rows.append({"mu": None, "gof_p": None, "lr_ok": False, "zipf_distance": S.zipf_distance(c),
+                             "reason": reason})
                 continue
             gof = S.power_law_gof(c, n_sims=n_gof, seed=rng, fit=f)
             lr = S.likelihood_ratio_tests(c, int(f.k_min))
             lr_ok = not any(d["R"] < 0 and d["p"] < lr_p for a, d in lr.items() if a != "alpha")
             rows.append({"mu": float(f.mu), "gof_p": gof["p"], "lr_ok": bool(lr_ok),
-                         "H_s_norm": float(E.resolution(c, normalized=True))})
+                         "zipf_distance": S.zipf_distance(c), "H_s_norm": float(E.resolution(c, normalized=True))})
         fitted = [r for r in rows if r["mu"] is not None]
         out[str(M)] = {"n_samples": len(rows),
                        "as_stated_rate": float(np.mean([r["mu"] is not None and abs(r["mu"] - 1) < zipf_tol
@@ -202,6 +206,7 @@ def zipf_sample_checks(Ms=(8000, 60000), n_samples: int = 20, n_gof: int = 100, 
                        "gof_rate": float(np.mean([r["gof_p"] is not None and r["gof_p"] >= gof_p for r in rows])),
                        "lr_rate": float(np.mean([r["lr_ok"] for r in rows])),
                        "mu_mean": float(np.mean([r["mu"] for r in fitted])) if fitted else None,
+                       "zipf_distance_max": float(max(r["zipf_distance"] for r in rows)),
                        "samples": rows}
     return out
 
@@ -221,23 +226,29 @@ def rate_table(cal: dict):
             if expected:
                 meets = bool(rate >= REQUIRED_POSITIVE) if positive else bool(rate <= ALLOWED_NEGATIVE)
             rows.append({"control": control, "kind": "positive" if positive else "negative", "claim": cid,
-                         "rate": float(rate), "n": int(cal["n_calibration"]), "expected": expected, "meets": meets})
+                         "M": cal.get("M"), "rate": float(rate), "n": int(cal["n_calibration"]), "expected": expected,
+                         "meets": meets})
     return pd.DataFrame(rows)
 
 
 def summary(rates, zipf: dict | None = None) -> dict:
     """Per claim: whether every control built for it meets the requirement (``calibrated``), the
-    positive and negative rates, and a short text in Markdown that says so with the numbers."""
+    positive and negative rates, and a short text in Markdown that says so with the numbers.
+
+    ``rates``: one ``rate_table``, or several concatenated (controls built around networks of
+    different M); with more than one M, each control is named ``control (M = ...)``."""
     by_claim, lines = {}, []
+    several = "M" in rates and rates["M"].nunique() > 1
+    name = (lambda row: f"{row.control} (M = {int(row.M):,})") if several else (lambda row: row.control)
     for cid in ("C1", "C2", "C3"):
         r = rates[(rates["claim"] == cid) & rates["expected"]]
-        pos = {row.control: row.rate for row in r[r["kind"] == "positive"].itertuples()}
-        neg = {row.control: row.rate for row in r[r["kind"] == "negative"].itertuples()}
+        pos = {name(row): row.rate for row in r[r["kind"] == "positive"].itertuples()}
+        neg = {name(row): row.rate for row in r[r["kind"] == "negative"].itertuples()}
         ok = bool(r["meets"].all()) if len(r) else False
         by_claim[cid] = {"calibrated": ok, "positives": pos, "negatives": neg,
                          "min_positive_rate": min(pos.values()) if pos else None,
                          "max_negative_rate": max(neg.values()) if neg else None,
-                         "failing": [row.control for row in r.itertuples() if not row.meets]}
+                         "failing": [name(row) for row in r.itertuples() if not row.meets]}
         fmt = lambda d: ", ".join(f"{k} {v:.0%}" for k, v in d.items()) or "none"
         verdict = "meets the requirement" if ok else f"does **not** meet it ({', '.join(by_claim[cid]['failing'])})"
         lines.append(f"* **{cid}**: {verdict}. Positive controls say \"holds\" in {fmt(pos)}; "
@@ -246,5 +257,6 @@ def summary(rates, zipf: dict | None = None) -> dict:
         for M, z in zipf.items():
             lines.append(f"* Zipf samples at M = {int(M):,}: |mu - 1| < 0.3 in {z['as_stated_rate']:.0%} (mean mu "
                          f"{z['mu_mean']:.2f}), goodness of fit p >= 0.1 in {z['gof_rate']:.0%}, no likelihood-ratio "
-                         f"test against the power law in {z['lr_rate']:.0%} of {z['n_samples']} samples.")
+                         f"test against the power law in {z['lr_rate']:.0%} of {z['n_samples']} samples; distance "
+                         f"from Zipf's law at most {z['zipf_distance_max']:.3f}.")
     return {"by_claim": by_claim, "text": "\n".join(lines)}

@@ -210,23 +210,25 @@ def projection_values(inputs, widths, seed: int) -> list[np.ndarray]:
 
 
 def measure(kind: str, n: int, values_of: Callable[[int], list], widths, targets: dict, zipf_depth=None, *,
-            natural: bool = True, threshold: float = 0.5, gap_fn: Callable | None = None,
+            natural: bool = True, threshold: float = 0.5, zipf_stats: dict[str, Callable] | None = None,
             cache: dict | None = None) -> dict:
     """Measure ``n`` draws of one strong reference against a tested network.
 
     ``values_of(k)``: the per-layer values of draw k (probabilities or projections, first layer
     first); ``targets``: {depth: tested H[s] in nats} of the layers to match (``match_resolution``);
-    ``zipf_depth``: the tested Zipf layer, whose matched counts go to ``gap_fn`` (|mu - 1|);
+    ``zipf_depth``: the layer C3 is tested on, whose matched counts go to each of ``zipf_stats``
+    ({name: function of counts}, e.g. the distance from Zipf's law and |mu - 1|);
     ``natural``: also read every layer as a network is (``natural_states`` at ``threshold``) and
     record its peak H[K]/log M. One draw in memory at a time.
 
     Returns {"kind", "n_draws", "peak_H_K_norm" (n,), "peak_depth", "matched": {depth: [layer_point]},
-    "matched_ok": {depth: [bool]}, "zipf_mu_gap" (n,)}.
+    "matched_ok": {depth: [bool]}, "zipf": {name: (n,)}}.
     """
     from rr_utils.claims.nulls import layer_point
 
     out = {"kind": kind, "n_draws": int(n), "peak_H_K_norm": [], "peak_depth": [],
-           "matched": {d: [] for d in targets}, "matched_ok": {d: [] for d in targets}, "zipf_mu_gap": []}
+           "matched": {d: [] for d in targets}, "matched_ok": {d: [] for d in targets},
+           "zipf": {name: [] for name in (zipf_stats or {})}}
     for k in range(int(n)):
         entry = cache.get((kind, k)) if cache is not None else None
         if entry is None:
@@ -252,10 +254,11 @@ def measure(kind: str, n: int, values_of: Callable[[int], list], widths, targets
             m = match_resolution(values[d - 1], target, natural_threshold=threshold, ranks=entry["ranks"][d])
             out["matched"][d].append(layer_point(m["counts"]))
             out["matched_ok"][d].append(m["matched"])
-            if d == zipf_depth and gap_fn is not None:
-                out["zipf_mu_gap"].append(gap_fn(m["counts"]))
+            if d == zipf_depth:
+                for name, fn in (zipf_stats or {}).items():
+                    out["zipf"][name].append(fn(m["counts"]))
         if cache is None:
             del entry, values
     out["peak_H_K_norm"] = np.array(out["peak_H_K_norm"])
-    out["zipf_mu_gap"] = np.array(out["zipf_mu_gap"])
+    out["zipf"] = {name: np.array(v, dtype=float) for name, v in out["zipf"].items()}
     return out

@@ -23,6 +23,18 @@ larger distance. They recommend p >= 0.1 for a plausible power law and about
 2,500 synthetic samples for p to +-0.01; we use fewer by default (cost), and
 record how many.
 
+Distance from Zipf's law (``zipf_distance``): the largest gap between the share of
+inputs that fall in states seen at most k times, in the layer and in Zipf's law
+as it is observed at the same M (``zipf_law_mk``: the expected m_k when M inputs
+are drawn from the state distribution of the bound's optimum at mu = 1). The
+target is the law *as sampled*, not the optimum itself, because drawing M inputs
+turns a state of expected count 1 into one seen 0, 1, 2, ... times: samples of
+the exact optimum lie 0.10 (M = 8,000) from the optimum itself, and 0.01-0.04
+from the law as sampled. Weighting by inputs makes mu = 1 the law that puts equal
+mass in every octave of k. A Kolmogorov-Smirnov distance on that weighting, and
+the sampled target, are our choices; C3's test against the references uses it
+(``claims.layers``), and ``claims.calibration`` measures how it behaves.
+
 Likelihood ratios (``likelihood_ratio_tests``) against a discrete lognormal and
 a discrete exponential on the same tail (k >= k_min) come from the ``powerlaw``
 package (Alstott, Bullmore & Plenz 2014), the reference implementation of
@@ -34,6 +46,7 @@ p-value for the sign of R (non-nested models), erfc(|R| / sqrt(2 n var)).
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,6 +61,8 @@ __all__ = [
     "mu_bootstrap",
     "power_law_gof",
     "likelihood_ratio_tests",
+    "zipf_law_mk",
+    "zipf_distance",
 ]
 
 def _check_level(level) -> float:
@@ -267,3 +282,38 @@ def likelihood_ratio_tests(counts, k_min: int, alternatives=("lognormal", "expon
             out[alt] = {"R": float(R), "R_norm": float(R_norm), "p": float(p), "n": int(len(fit.data)),
                         "favours": "neither" if p >= 0.1 else ("power_law" if R > 0 else alt)}
     return out
+
+
+@lru_cache(maxsize=8)
+def _zipf_law_mk(M: int) -> np.ndarray:
+    from scipy import stats as st
+
+    from rr_utils import bound as B
+
+    opt = B.optimal_mk(M, 1.0)
+    j = np.flatnonzero(opt) + 1  # the counts the optimum uses, and how many states have each
+    k = np.arange(1, min(M, 2 * int(j.max()) + 50) + 1)
+    mk = (opt[j - 1][:, None] * st.binom.pmf(k[None, :], M, (j / M)[:, None])).sum(axis=0)
+    mk.flags.writeable = False
+    return mk
+
+
+def zipf_law_mk(M: int) -> np.ndarray:
+    """Expected number of states seen k times (index k - 1) when M inputs are drawn from the state
+    distribution of the bound's optimum at mu = 1 (``bound.optimal_mk``): Zipf's law as observed at M.
+    Each of the optimum's states, of frequency j / M, is seen Binomial(M, j / M) times. Read-only."""
+    return _zipf_law_mk(check_int(M, "M", 2))
+
+
+def zipf_distance(counts) -> float:
+    """Largest gap, over k, between the shares of inputs in states seen at most k times in ``counts``
+    and in Zipf's law at the same M (``zipf_law_mk``); 0 is Zipf's law, 1 the farthest (module docstring)."""
+    c = check_counts(counts)
+    M = int(c.sum())
+    target = zipf_law_mk(M)
+    observed = np.bincount(c.astype(np.int64), minlength=len(target) + 1)[1:].astype(float)
+    n = max(len(target), len(observed))
+    k = np.arange(1, n + 1)
+    t = np.cumsum(k * np.pad(target, (0, n - len(target))))
+    o = np.cumsum(k * np.pad(observed, (0, n - len(observed))))
+    return float(np.abs(o - t).max() / M)
