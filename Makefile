@@ -65,13 +65,18 @@ bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a t
 bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per layer, one full-size network -> results/gpu.json
 	$(HEADLESS) $(PY) -m benchmarks.gpu $(GPU)
 
-test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval (09 and 10 need Fashion-MNIST: fetched when missing)
-	$(HEADLESS) $(PY) -m pytest tests -q
+# Tests run on every core (pytest-xdist); one file stays on one worker, so a notebook's cells share a kernel
+# and a module's fixtures are built once. PYTEST_WORKERS=0 runs them in one process, one after another.
+PYTEST_WORKERS ?= auto
+XDIST = -n $(PYTEST_WORKERS) --dist loadfile
+
+test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval (09-11 need Fashion-MNIST: fetched when missing)
+	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
 	@bash scripts/ensure_fashion_mnist.sh
-	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
+	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q $(XDIST) notebooks
 
 test-unit: $(TEST_STAMP) ## unit tests only
-	$(HEADLESS) $(PY) -m pytest tests -q
+	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
 
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
