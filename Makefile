@@ -65,15 +65,15 @@ bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a t
 bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per layer, one full-size network -> results/gpu.json
 	$(HEADLESS) $(PY) -m benchmarks.gpu $(GPU)
 
-# Tests run on every core (pytest-xdist); one file stays on one worker, so a notebook's cells share a kernel
-# and a module's fixtures are built once. PYTEST_WORKERS=0 runs them in one process, one after another.
+# Unit tests run on every core (pytest-xdist), one file per worker so that a module's fixtures are built once;
+# notebooks run one after another (08 reads 06's results). PYTEST_WORKERS=0: unit tests in one process.
 PYTEST_WORKERS ?= auto
 XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 
 test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval (09-11 need Fashion-MNIST: fetched when missing)
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
 	@bash scripts/ensure_fashion_mnist.sh
-	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q $(XDIST) notebooks
+	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
 
 test-unit: $(TEST_STAMP) ## unit tests only
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
