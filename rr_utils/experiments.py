@@ -7,6 +7,7 @@ mode (the tests) keeps the architecture but trains 2 epochs on 2,000 images.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from rr_utils import entropy as E
 from rr_utils.artifacts import ROOT
 from rr_utils.data import load_dataset
 from rr_utils.devices import resolve_device
-from rr_utils.models import DBNConfig, array_checksum, train_dbn
+from rr_utils.models import DBNConfig, array_checksum, is_cached, train_dbn
 
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 2_000, 500, 2
 
@@ -31,12 +32,11 @@ def _check_splits(splits, needed=("train", "test")) -> None:
 
 
 def load_splits(dataset: str = "mnist", quick: bool = False) -> dict:
-    """{'train': images, 'test': images} (float32 in [0, 1]) plus 'source'; quick: subsets."""
-    tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
-    out = {"train": tr.images, "test": te.images, "source": tr.source, "dataset": dataset}
-    if quick:
-        out["train"], out["test"] = tr.images[:QUICK_TRAIN], te.images[:QUICK_TEST]
-    return out
+    """{'train': images, 'test': images} (float32 in [0, 1]) plus 'source'; quick: the first QUICK_TRAIN and
+    QUICK_TEST rows, read alone (so Fashion-MNIST's come from the committed subset where the full set is absent)."""
+    tr = load_dataset(dataset, "train", rows=QUICK_TRAIN if quick else None)
+    te = load_dataset(dataset, "test", rows=QUICK_TEST if quick else None)
+    return {"train": tr.images, "test": te.images, "source": tr.source, "dataset": dataset}
 
 
 def dbn_config(quick: bool = False, seed: int = 0, **overrides) -> DBNConfig:
@@ -46,24 +46,35 @@ def dbn_config(quick: bool = False, seed: int = 0, **overrides) -> DBNConfig:
     return DBNConfig(seed=seed, **overrides)
 
 
-# Wall time of one network of the authors' recipe on this project's 2-core machine (2 torch threads),
-# measured: about 2.2 minutes for 8,000 rows, 16 for 60,000; it grows with the rows.
+# Wall time of one network of the authors' recipe (12 layers x 200 epochs) on this project's 2-core
+# machine, measured: with 2 torch threads about 2.2 minutes for 8,000 rows and 16 for 60,000; with one
+# thread (the workflow's training jobs) 1,922-1,958 s for 60,000.  It grows with the rows and the epochs.
 MINUTES_PER_1000_ROWS = 0.27
+MINUTES_PER_1000_ROWS_ONE_THREAD = 0.54
+_RECIPE_EPOCHS = 200
 
 
-def training_estimate(n_rows: int, networks: int = 1, device=None) -> str:
-    """The line notebooks print before training ``networks`` DBNs on ``n_rows`` inputs: on the CPU from
-    ``MINUTES_PER_1000_ROWS``, on CUDA from the full-size network of ``results/gpu.json`` (scaled by rows)."""
+def training_estimate(n_rows: int, networks: int = 1, device=None, epochs: int = _RECIPE_EPOCHS,
+                      threads: int | None = None) -> str:
+    """The line printed before training ``networks`` DBNs on ``n_rows`` inputs for ``epochs`` epochs per
+    layer: on the CPU from ``MINUTES_PER_1000_ROWS`` (``threads=1``: ``MINUTES_PER_1000_ROWS_ONE_THREAD``),
+    on CUDA from the full-size network of ``results/gpu.json`` (scaled by rows and epochs)."""
     cached = "seconds when the model cache (cache/) already holds the network" + ("s" if networks > 1 else "")
+    scale = n_rows / 1000 * networks * epochs / _RECIPE_EPOCHS
     if resolve_device(device).type == "cuda":
         gpu = gpu_network_seconds()
         if gpu is None:
             return f"minutes on a GPU (no GPU time measured in results/gpu.json), {cached}"
         seconds, rows, name = gpu
-        minutes = max(1, round(seconds / 60 * n_rows / rows * networks))
+        minutes = max(1, round(seconds / 60 * scale * 1000 / rows))
         return f"about {minutes} minute{'s' if minutes > 1 else ''} on a GPU (measured on an {name}), {cached}"
-    minutes = max(1, round(MINUTES_PER_1000_ROWS * n_rows / 1000 * networks))
-    return f"about {minutes} minute{'s' if minutes > 1 else ''} on 2 CPU cores, {cached}"
+    one = threads == 1
+    minutes = (MINUTES_PER_1000_ROWS_ONE_THREAD if one else MINUTES_PER_1000_ROWS) * scale
+    where = "on one CPU core" if one else "on 2 CPU cores"
+    if minutes < 1:
+        return f"under a minute {where}, {cached}"
+    minutes = round(minutes)
+    return f"about {minutes} minute{'s' if minutes > 1 else ''} {where}, {cached}"
 
 
 def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
@@ -82,7 +93,22 @@ def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
 def train(config: DBNConfig, splits: dict, progress=None):
     """Train (or load from the cache) a DBN on splits['train'], monitoring splits['test']."""
     _check_splits(splits)
-    return train_dbn(config, splits["train"], data_id=array_checksum(splits["train"]),
+    data_id = array_checksum(splits["train"])
+    cached = is_cached(config, data_id)
+    if os.environ.get("RR_REQUIRE_CACHED", "") == "1" and not cached:
+        # under the workflow every network is a training job of its own, run beforehand (workflow/config.yaml)
+        raise RuntimeError(
+            f"this notebook asks for a network the workflow did not train: seed {config.seed}, hidden sizes "
+            f"{config.hidden_sizes}, recipe {config.recipe!r}, {config.epochs} epochs, {len(splits['train']):,} rows of "
+            f"{splits.get('dataset', '?')}. List it under `networks:` in workflow/config.yaml.")
+    if not cached:  # say what it costs before it starts (the workflow trains these as jobs beforehand)
+        import torch
+
+        print(f"Training a network of {len(config.hidden_sizes)} layers x {config.epochs} epochs on "
+              f"{len(splits['train']):,} images (seed {config.seed}): "
+              f"{training_estimate(len(splits['train']), epochs=config.epochs, threads=torch.get_num_threads())}",
+              flush=True)
+    return train_dbn(config, splits["train"], data_id=data_id,
                      test_data=splits["test"], test_id=array_checksum(splits["test"]), progress=progress)
 
 

@@ -2,7 +2,7 @@
 
 ``show_progress(None)`` is True inside a Jupyter kernel (JupyterLab, a notebook
 run by hand) and when stderr is a terminal, unless ``RR_PROGRESS=0`` is set:
-``make reproduce`` (``rr_utils.pipeline``) sets it for its kernels, so the
+the workflow (``make reproduce``) sets it for its notebook jobs, so the
 executed notebooks it keeps hold results, not stale progress bars.  An explicit
 True or False always wins.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "sweep"}
+SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "workflow"}
 
 
 def test_benchmarks_smoke_run_and_json(tmp_path):

@@ -58,7 +58,7 @@ def test_two_processes_race_for_one_entry_one_trains_the_other_loads(race):
     assert trained == [0, TOTAL_EPOCHS]  # exactly one trained, the other trained nothing
     winner = next(i for i, (o, _) in enumerate(outs) if _trained(o))
     loser_err = outs[1 - winner][1]
-    assert f"pid {procs[winner].pid} on " in loser_err and "Waiting for it to finish" in loser_err
+    assert f"pid {procs[winner].pid} on " in loser_err and "is training this network; waiting" in loser_err
     docs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
     assert docs[0]["weights_sha256"] == docs[1]["weights_sha256"]  # identical weights
     assert docs[0] == docs[1]  # and the same history, entropies and fits

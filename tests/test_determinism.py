@@ -6,9 +6,7 @@
   then truncated as if killed mid-write, resumes from the last valid checkpoint
   (completed layers and epochs are not redone, their files not rewritten) and
   writes the same bytes as the uninterrupted run.
-* The pipeline (``make reproduce``) killed in the middle of a notebook leaves
-  no executed notebook or stamp for it; the rerun skips the finished notebooks
-  and completes the rest.
+* The workflow killed in the middle of a training job: tests/test_workflow.py.
 * Cache keys cover config, data checksum, code source, device type and torch
   version; a stale (older code) or foreign (another key) checkpoint is never
   loaded, and retraining one entry leaves the others untouched.
@@ -119,79 +117,6 @@ def test_killed_training_resumes_without_redoing_work(reference, tmp_path):
     assert out.read_bytes() == expected  # the same bytes as the uninterrupted run
     leftovers = [p.name for p in cache.rglob("*") if ".tmp" in p.name]
     assert all(n.startswith(".") for n in leftovers)  # at most hidden temp files of the killed write
-
-
-# --------------------------------------------------------------------------- the pipeline
-
-
-PIPELINE = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from rr_utils import pipeline
-    pipeline.NOTEBOOKS = Path(sys.argv[1])
-    sys.exit(pipeline.main(sys.argv[2:]))
-""")
-
-
-def _nb(path: Path, *sources: str) -> None:
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(s) for s in ("quick = False", *sources)])
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
-def _pipeline(nbdir: Path, res: Path, figs: Path, **kw):
-    env = _env(RR_RESULTS_DIR=str(res), RR_FIGURES_DIR=str(figs), **kw.pop("env", {}))
-    return subprocess.Popen([sys.executable, "-c", PIPELINE, str(nbdir), "--quick"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def test_killed_pipeline_leaves_no_half_results_and_resumes(tmp_path):
-    nbdir, res, figs = tmp_path / "notebooks", tmp_path / "results", tmp_path / "figures"
-    nbdir.mkdir()
-    save = "from rr_utils.artifacts import save_results\nsave_results('{name}', {{'value': {value}}}, quick=quick)"
-    _nb(nbdir / "01_first.ipynb", save.format(name="first", value=1))
-    _nb(nbdir / "02_slow.ipynb", "import os, time\nif os.environ.get('RR_TEST_SLOW'):\n    time.sleep(120)",
-        save.format(name="slow", value=2))
-    _nb(nbdir / "03_last.ipynb", save.format(name="last", value=3))
-    quick_res = res / "quick"
-    proc = _pipeline(nbdir, res, figs, env={"RR_TEST_SLOW": "1"})
-    try:
-        deadline = time.monotonic() + 120
-        while not (quick_res / "first.json").exists() or not list((quick_res / "executed").glob("02_slow.partial*")):
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            assert time.monotonic() < deadline, "pipeline never reached notebook 02"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, mid-notebook
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-    executed = quick_res / "executed"
-    assert (executed / "01_first.ipynb").exists()
-    assert not (executed / "02_slow.ipynb").exists()  # only the .partial file, which is never trusted
-    stamps = json.loads((quick_res / ".stamps.json").read_text())
-    assert set(stamps) == {"01_first"}
-    assert not (quick_res / "slow.json").exists()
-    first_mtime = (executed / "01_first.ipynb").stat().st_mtime_ns
-
-    proc = _pipeline(nbdir, res, figs)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out[-3000:]
-    assert "[skip] 01_first: inputs" in out and "[run ] 02_slow " in out and "[run ] 03_last " in out
-    assert (executed / "01_first.ipynb").stat().st_mtime_ns == first_mtime
-    assert set(json.loads((quick_res / ".stamps.json").read_text())) == {"01_first", "02_slow", "03_last"}
-    for name, value in (("first", 1), ("slow", 2), ("last", 3)):
-        assert json.loads((quick_res / f"{name}.json").read_text()) == {"value": value}
-    assert sorted(p.name for p in executed.glob("*.ipynb") if "partial" not in p.name) == [
-        "01_first.ipynb", "02_slow.ipynb", "03_last.ipynb"]
-    assert not list(executed.glob("*.partial*"))  # the rerun replaced the leftover
-    assert (figs / "quick" / "index.html").is_file()  # and the run ended by writing the gallery
 
 
 # --------------------------------------------------------------------------- cache keys

@@ -1,7 +1,7 @@
 """Executed notebooks contain their figures, even when the runner exports MPLBACKEND=Agg.
 
-Runs notebook 01 in quick mode through ``make reproduce``'s runner
-(``rr_utils.pipeline``, papermill) into a temporary folder, with
+Runs notebook 01 in quick mode through the workflow's notebook job
+(``workflow/scripts/run_notebook.py``, papermill) into a temporary folder, with
 ``MPLBACKEND=Agg`` in the environment the kernel inherits (as ``make``
 used to export), and checks that every figure the notebook saved is also
 displayed as an ``image/png`` output of the executed notebook.
@@ -10,10 +10,14 @@ displayed as an ``image/png`` output of the executed notebook.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from rr_utils import pipeline
+ROOT = Path(__file__).resolve().parents[1]
 
 NB = "01_resolution_relevance"
 
@@ -24,7 +28,9 @@ def quick_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RR_FIGURES_DIR", str(tmp_path / "figures"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("RR_QUICK", raising=False)
-    assert pipeline.main(["--quick", "--force", "--only", NB]) == 0
+    env = dict(os.environ, RR_SAVE="1", RR_PROGRESS="0")  # what the workflow's notebook jobs set
+    subprocess.run([sys.executable, str(ROOT / "workflow" / "scripts" / "run_notebook.py"), "--run", NB,
+                    "--params", '{"quick": true}', "--out", str(tmp_path / "marker.json")], env=env, check=True)
     return tmp_path
 
 

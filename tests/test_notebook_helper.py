@@ -97,12 +97,6 @@ def test_asked_to_save_a_full_run_writes_the_committed_folders(dirs, monkeypatch
     assert start("03_x", True, save=True).results_dir() == dirs / "results" / "quick"  # quick always wins
 
 
-def test_pipeline_kernels_save_and_show_no_progress_bars():
-    from rr_utils import pipeline
-
-    assert pipeline.KERNEL_ENV["RR_SAVE"] == "1" and pipeline.KERNEL_ENV["RR_PROGRESS"] == "0"
-
-
 def test_another_dataset_saves_and_reads_its_own_subfolder(dirs):
     mnist, fashion = start("03_x", True), start("03_x", True, dataset="fashion-mnist")
     mnist.save_results("03_x", {"d": "mnist"})

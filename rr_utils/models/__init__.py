@@ -88,7 +88,7 @@ from rr_utils.models.checkpoints import CheckpointError
 from rr_utils.models.config import DEFAULT_CHECKPOINT_EPOCHS, DEFAULT_HIDDEN_SIZES, DBNConfig, RBMConfig
 from rr_utils.models.dbn import DBN, CacheEntry
 from rr_utils.models.rbm import RBM, PCDState
-from rr_utils.models.training import load_dbn, train_dbn
+from rr_utils.models.training import is_cached, load_dbn, train_dbn
 
 __all__ = [
     "RBMConfig",
@@ -100,6 +100,7 @@ __all__ = [
     "CheckpointError",
     "train_dbn",
     "load_dbn",
+    "is_cached",
     "cache_key",
     "array_checksum",
     "resolve_device",

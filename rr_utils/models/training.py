@@ -266,6 +266,14 @@ def _train_layer(run: _Run, layer: int, n_in: int, n_hid: int, lower: list[RBM],
     return rbm, history
 
 
+def is_cached(config: DBNConfig, data_id: str, cache_dir: str | os.PathLike | None = None) -> bool:
+    """Whether every layer's final checkpoint of this network is in the cache (files present; not verified)."""
+    key = cache_key(config, data_id, resolve_device(config.device))
+    folder = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"dbn-{key[:24]}"
+    final = config.checkpoint_schedule()[-1]
+    return all(_ckpt_path(folder, layer, final).is_file() for layer in range(len(config.hidden_sizes)))
+
+
 def load_dbn(config: DBNConfig, data_id: str, cache_dir: str | os.PathLike | None = None) -> DBN:
     """Load a fully trained DBN from the cache without the data (raises
     ``CheckpointError`` if any layer's final checkpoint is missing or invalid)."""
