@@ -19,7 +19,6 @@ __all__ = ["RECIPE_VERSION", "COMPUTE_FUNCTIONS", "compute_sha256"]
 _PACKAGE = Path(__file__).resolve().parent
 
 RECIPE_VERSION = 2  # 2: the authors' update became the default (config field ``recipe``)
-_ROOT = Path(__file__).resolve().parents[2]
 
 # "module:qualname" of every function whose code decides the bits of a trained network or its history.
 COMPUTE_FUNCTIONS = (

@@ -75,3 +75,14 @@ def test_command_line_writes_its_record(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "rr_utils.networks", "train", "--spec", '{"seed": "x"}',
                           "--out", str(out)], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "--spec" in bad.stderr
+
+
+def test_the_model_cache_defaults_to_the_checkouts_cache_folder(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from rr_utils.models import default_cache_dir
+
+    monkeypatch.delenv("RR_CACHE_DIR", raising=False)
+    assert default_cache_dir() == Path(__file__).resolve().parents[1] / "cache" / "models"
+    monkeypatch.setenv("RR_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "models"

@@ -27,6 +27,8 @@ from rr_utils.devices import resolve_device
 from rr_utils.io import atomic_write_json
 from rr_utils.recipe_code import COMPUTE_FUNCTIONS, RECIPE_VERSION, _function_code, compute_sha256  # noqa: F401
 
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout
+
 __all__ = ["cache_key", "array_checksum", "default_cache_dir", "entry_lock", "RECIPE_VERSION", "COMPUTE_FUNCTIONS"]
 
 def default_cache_dir() -> Path:
