@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 # Linux users who want the CPU-only torch: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 export PYTHONHASHSEED := 0
@@ -15,7 +16,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag gallery bench bench-gpu test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render bench bench-gpu test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -31,8 +32,13 @@ $(STAMP): requirements.txt pyproject.toml
 		--env MPLBACKEND module://matplotlib_inline.backend_inline >/dev/null
 	@touch $@
 
-$(TEST_STAMP): $(STAMP) requirements-test.txt
+$(TEST_STAMP): $(STAMP) $(DOCS_STAMP) requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	@touch $@
+
+# The docs site's tools (Sphinx, myst-nb, the theme, offline MathJax); make test needs them too (tests/test_docs_site.py).
+$(DOCS_STAMP): $(STAMP) requirements-docs.txt
+	$(PY) -m pip install --quiet -r requirements-docs.txt
 	@touch $@
 
 setup: $(STAMP) ## create .venv from the pinned requirements and install rr_utils + Jupyter kernel
@@ -53,7 +59,7 @@ CORES ?= all
 ARGS ?=
 SNAKEMAKE = $(VENV)/bin/snakemake -s workflow/Snakefile --cores $(CORES)
 
-reproduce: $(STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, gallery
+reproduce: $(DOCS_STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, the docs site
 	@bash scripts/ensure_fashion_mnist.sh
 	$(SNAKEMAKE) $(ARGS)
 
@@ -64,8 +70,15 @@ grid: $(STAMP) ## the grid of workflow/config.yaml (seeds x data sets x architec
 dag: $(STAMP) ## the workflow's jobs as a graph: figures/workflow_dag.mmd (Mermaid; GitHub renders it)
 	$(SNAKEMAKE) --quiet all --dag mermaid-js $(ARGS) > figures/workflow_dag.mmd
 
-gallery: $(STAMP) ## render the executed notebooks to HTML and rebuild the figure gallery figures/index.html
-	$(HEADLESS) $(PY) -m rr_utils.gallery
+# The docs site: docs/*.md, the executed notebooks (rendered, never run) and a figures page per data set, with
+# MathJax served from the site (no CDN); warnings are errors. The workflow's rule docs runs the same command.
+SPHINX = $(PY) -m sphinx -b html -W --keep-going -q
+docs: $(DOCS_STAMP) ## build the docs site (Sphinx + myst-nb) from docs/ and the executed notebooks: docs/_build/html/index.html
+	$(SPHINX) docs docs/_build/html
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html (or: $(PY) -m http.server -d docs/_build/html)"
+
+render: $(STAMP) ## README.md and docs/*.md from docs/templates/ and results/*.json (the workflow's rule render does the same)
+	$(PY) docs/render.py
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(HEADLESS) $(PY) -m benchmarks.run
@@ -101,8 +114,9 @@ test-unit: $(TEST_STAMP) ## unit tests only
 lab: $(STAMP) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-clean: ## remove quick-mode and scratch outputs, the workflow's markers (a full rerun next time) and caches of Python tools (keeps results and figures)
+clean: ## remove quick-mode and scratch outputs, the workflow's markers (a full rerun next time) and caches of Python tools, the built docs site (keeps results and figures)
 	rm -rf results/quick figures/quick results/scratch figures/scratch results/.done .snakemake .pytest_cache .hypothesis
+	rm -rf docs/_build docs/notebooks docs/figures
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-cache: ## remove trained-model checkpoints (cache/); they are rebuilt on demand

@@ -4,7 +4,7 @@ Everything here is *our* design; the paper studies DBNs only. The networks
 (``rr_utils.backprop``) are trained on the first ``M`` = 8,000 training images
 of a dataset (the DBN notebooks' M), their hidden layers are binarised by sign
 (tanh units) and counted on those same M images at each checkpoint
-(``rr_utils.probe``), and the claims are tested by ``rr_utils.claims.layer_claims``,
+(``rr_utils.probe``), and the claims are tested by ``rr_utils.claims.layers.layer_claims``,
 the rules and references of the DBN notebooks (04, 05, 08): as stated, and
 against untrained networks of the same architecture (new initialisations, read
 by sign like the trained one) and random projections of the same images, each
@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 
 from rr_utils import backprop as BP
-from rr_utils import claims as C
 from rr_utils import probe as PR
+from rr_utils.claims import layers as CL
 from rr_utils.claims import nulls as N
 from rr_utils.data import load_dataset
 
@@ -142,7 +142,7 @@ def layer_values(model, x, layers=None, batch_size: int = 1024) -> list[np.ndarr
 
 
 def untrained_factory(kind: str, x, seed: int = 0, **build_kw):
-    """``untrained(draw)`` for ``claims.layer_claims``: the hidden-layer outputs on x of an untrained network
+    """``untrained(draw)`` for ``claims.layers.layer_claims``: the hidden-layer outputs on x of an untrained network
     of ``kind`` ("classifier" or "autoencoder", as ``train_network`` builds them; ``build_kw`` such as
     ``widths`` go to ``backprop.mlp`` / ``backprop.autoencoder``) with initialisation seed derived from
     (seed, draw), never the trained network's own."""
@@ -159,13 +159,13 @@ def untrained_factory(kind: str, x, seed: int = 0, **build_kw):
 
 def claims(counts, untrained_counts, widths, *, untrained=None, inputs=None, seed: int = 0, n_draws: int = 5,
            n_boot: int = 0, n_gof: int = 100, n_untrained: int = 20, n_projections: int = 20) -> dict:
-    """C1-C3 of a trained network by ``claims.layer_claims``, against ``untrained`` (``untrained_factory``; tanh
+    """C1-C3 of a trained network by ``claims.layers.layer_claims``, against ``untrained`` (``untrained_factory``; tanh
     units read by sign) and random projections of ``inputs``; each record also has ``untrained``: the rule as
     stated on this network's own initialisation (``untrained_counts``, epoch 0)."""
-    trained = C.layer_claims(counts, widths, seed=seed, untrained=untrained, untrained_threshold=0.0, inputs=inputs,
-                             n_untrained=n_untrained, n_projections=n_projections, n_draws=n_draws, n_boot=n_boot,
-                             n_gof=n_gof)
-    own = C.layer_claims(untrained_counts, widths, seed=seed, n_draws=1, n_boot=0, n_gof=10)
+    trained = CL.layer_claims(counts, widths, seed=seed, untrained=untrained, untrained_threshold=0.0, inputs=inputs,
+                              n_untrained=n_untrained, n_projections=n_projections, n_draws=n_draws, n_boot=n_boot,
+                              n_gof=n_gof)
+    own = CL.layer_claims(untrained_counts, widths, seed=seed, n_draws=1, n_boot=0, n_gof=10)
     return {cid: {**r, "untrained": {"holds_as_stated": own[cid]["holds_as_stated"],
                                      "as_stated": own[cid]["as_stated"]}} for cid, r in trained.items()}
 

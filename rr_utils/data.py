@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST loaders, IDX reader and verified downloads (pooch).
+"""MNIST and Fashion-MNIST loaders: where the data is found, and reading it.
 
 Sources, best first
 -------------------
@@ -19,7 +19,7 @@ Fashion-MNIST
     the IDX set in ``<data_dir>/raw/fashion-mnist/`` or
     ``/usr/share/datasets/fashion-mnist/`` (Debian package
     ``dataset-fashion-mnist``, optional).
-    ``ensure_dataset("fashion-mnist")`` (``make data``,
+    ``rr_utils.downloads.ensure_dataset("fashion-mnist")`` (``make data``,
     ``scripts/ensure_fashion_mnist.sh``) downloads the four published files
     into ``<data_dir>/raw/fashion-mnist/`` when neither folder holds them.
     Where neither holds them, a request for at most ``FASHION_QUICK_ROWS``
@@ -31,11 +31,8 @@ Fashion-MNIST
     (``scripts/make_fashion_quick_subset.py`` rebuilds it). Any other request
     without the full set is the FileNotFoundError saying how to get it.
 
-Downloads (``download_raw``, ``download_file``, ``ensure_dataset``) use pooch:
-each ``.gz`` file goes to a temporary file next to its destination and is
-moved into place only when its MD5 equals the published one (``RAW_MD5``); a
-file that does not match is deleted and the download fails with a ValueError
-naming it. ``load_dataset`` itself never downloads.
+``load_dataset`` never downloads: the verified downloads are in
+``rr_utils.downloads``; the IDX format and the file hashes in ``rr_utils.idx``.
 
 Environment variables
     ``RR_DATA_DIR``: the data folder (default: the repository's ``data/``).
@@ -43,9 +40,7 @@ Environment variables
     ``no``), the system folders (``SYSTEM_DIRS``, i.e. the Debian package's) are
     not searched: the code then sees what a machine without the package sees.
     The tests use it to be independent of this machine's packages.
-    ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``: a base URL replacing
-    ``MIRRORS[name]`` (a private mirror; the tests' local HTTP server). The
-    files must still match ``RAW_MD5``.
+    ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``: see ``rr_utils.downloads``.
 
 A source folder is used only if it holds all four files; a folder holding some
 but not all of them is an error (an interrupted download), never silently
@@ -58,44 +53,28 @@ MNIST training set.
 Public API
 ----------
 ``load_dataset(name, split, data_dir=None, verbose=True, *, rows=None) -> Dataset``,
-``load_mnist(split, **kw) -> (images, labels)``, ``read_idx(path)``,
-``read_idx_pair(images_path, labels_path)``, ``download_file(url, dest, md5)``,
-``download_raw(name, dest)``, ``ensure_dataset(name)``, ``md5_file``,
-``sha256_file``, ``content_sha256``.
+``load_mnist(split, **kw) -> (images, labels)``, ``find_source``,
+``default_data_dir``, ``embedded_split_indices``.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
-import logging
 import operator
 import os
-import urllib.parse
-import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from rr_utils.idx import content_sha256, read_idx_pair, sha256_file
 
 
 __all__ = [
     "Dataset",
     "load_dataset",
     "load_mnist",
-    "read_idx",
-    "read_idx_pair",
-    "download_file",
-    "download_raw",
-    "ensure_dataset",
-    "mirrors_for",
-    "url_env",
     "system_dirs_ignored",
-    "md5_file",
-    "sha256_file",
-    "content_sha256",
     "default_data_dir",
     "find_source",
     "fashion_quick_path",
@@ -111,8 +90,6 @@ __all__ = [
     "FASHION_QUICK_CONTENT_SHA256",
     "FASHION_QUICK_ROWS",
     "IDX_FILES",
-    "RAW_MD5",
-    "MIRRORS",
     "SYSTEM_DIRS",
 ]
 
@@ -149,152 +126,15 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-# Published MD5s of the .gz files (as listed by torchvision; Fashion-MNIST's are
-# also those of its README, github.com/zalandoresearch/fashion-mnist).
-RAW_MD5 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-}
-
-# Mirrors tried in order (torchvision's lists; Fashion-MNIST's is the location its
-# README links to). $RR_MNIST_URL / $RR_FASHION_MNIST_URL replace them (url_env).
-MIRRORS = {
-    "mnist": (
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ),
-    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-}
-
 # System-wide locations searched after <data_dir>/raw/<name>/ (not at all when
 # $RR_NO_SYSTEM_DATA is set).
-# (Debian re-compresses the .gz files, so their MD5s differ from RAW_MD5; the
-# IDX content is checked structurally by read_idx instead.)
+# (Debian re-compresses the .gz files, so their MD5s differ from downloads.RAW_MD5; the
+# IDX content is checked structurally by idx.read_idx instead.)
 SYSTEM_DIRS = {
     "mnist": (),
     "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
 }
 
-_IDX_MAGIC = {0x00000801: 1, 0x00000803: 3}  # uint8 labels, uint8 images -> ndim
-_GZIP_MAGIC = b"\x1f\x8b"
-_IMAGE_SHAPE = (28, 28)
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-def _hash_file(path: str | os.PathLike, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def md5_file(path: str | os.PathLike) -> str:
-    """Hex MD5 of a file (only to compare with published checksums)."""
-    return _hash_file(path, "md5")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file."""
-    return _hash_file(path, "sha256")
-
-
-def content_sha256(images_u8: np.ndarray, labels_u8: np.ndarray) -> str:
-    """SHA-256 of uint8 images (C order) followed by uint8 labels.
-
-    This is ``Dataset.sha256``: it identifies the digits themselves, whatever
-    file format (gz or not, npz) they were read from.
-    """
-    images_u8 = np.ascontiguousarray(images_u8, dtype=np.uint8)
-    labels_u8 = np.ascontiguousarray(labels_u8, dtype=np.uint8)
-    h = hashlib.sha256()
-    h.update(images_u8.tobytes())
-    h.update(labels_u8.tobytes())
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- IDX
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read a uint8 IDX file (labels 0x00000801 or images 0x00000803), gzipped or not.
-
-    Gzip is detected from the magic bytes, not the file name. Returns a
-    read-only uint8 array with the declared dimensions, e.g. (N,) for labels and
-    (N, 28, 28) for images.
-
-    Raises ValueError, naming the file, for: corrupt or truncated gzip data, an
-    unsupported magic number, a truncated header, or a payload whose length
-    differs from the one the header declares.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            raise ValueError(f"{path}: corrupt gzip data ({exc})") from None
-    if len(raw) < 4:
-        raise ValueError(f"{path}: too short for an IDX file ({len(raw)} bytes, need at least 4)")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic not in _IDX_MAGIC:
-        raise ValueError(
-            f"{path}: unsupported IDX magic number 0x{magic:08x}; expected 0x00000801 "
-            f"(uint8 labels) or 0x00000803 (uint8 images)"
-        )
-    ndim = _IDX_MAGIC[magic]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(
-            f"{path}: truncated IDX header: expected {header} bytes, file has {len(raw)} bytes"
-        )
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "trailing data"
-        raise ValueError(
-            f"{path}: size mismatch ({what}): header declares dims {dims}, expected "
-            f"{expected} bytes, actual {len(raw)} bytes"
-        )
-    arr = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-    arr.flags.writeable = False  # already read-only (bytes buffer); make it explicit
-    return arr
-
-
-def read_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read an images/labels IDX pair; return uint8 arrays (N, 28, 28) and (N,).
-
-    Raises ValueError if the files are swapped or of the wrong kind, the images
-    are not 28x28, the counts differ, or a label is outside 0..9.
-    """
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3:
-        raise ValueError(f"{images_path}: expected an IDX image file (3-D), got {images.ndim}-D data")
-    if labels.ndim != 1:
-        raise ValueError(f"{labels_path}: expected an IDX label file (1-D), got {labels.ndim}-D data")
-    if images.shape[1:] != _IMAGE_SHAPE:
-        raise ValueError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"image/label count mismatch: {images_path} has {images.shape[0]} images, "
-            f"{labels_path} has {labels.shape[0]} labels"
-        )
-    if labels.size and labels.max() > 9:
-        raise ValueError(f"{labels_path}: label {int(labels.max())} outside 0..9")
-    return images, labels
 
 
 # --------------------------------------------------------------------------- sources
@@ -628,168 +468,3 @@ def load_mnist(split: str = "train", **kw) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` of ``load_dataset("mnist", split, **kw)``."""
     ds = load_dataset("mnist", split, **kw)
     return ds.images, ds.labels
-
-
-# --------------------------------------------------------------------------- downloads
-
-
-_PROTOCOLS = ("http", "https")
-
-
-def url_env(name: str) -> str:
-    """The environment variable replacing ``MIRRORS[name]``: ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``."""
-    return "RR_" + name.upper().replace("-", "_") + "_URL"
-
-
-def mirrors_for(name: str) -> tuple[str, ...]:
-    """Base URLs to try for ``name``: ``$RR_<NAME>_URL`` when set, else ``MIRRORS[name]``."""
-    env = os.environ.get(url_env(name), "").strip()
-    return (env,) if env else MIRRORS[name]
-
-
-@contextmanager
-def _quiet_pooch():
-    """pooch logs each download at INFO on stderr; our own lines say what happened."""
-    import pooch
-
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def download_file(url: str, dest: str | os.PathLike, md5: str, timeout: float = 60.0, verbose: bool = True) -> Path:
-    """Download ``url`` to ``dest`` with pooch and check its MD5; return ``dest``.
-
-    If ``dest`` already exists with the right MD5 nothing is fetched. The
-    download goes to a temporary file in ``dest``'s folder that replaces
-    ``dest`` only once the MD5 matches and is deleted otherwise, so a failure
-    never leaves a partial or wrong file at ``dest`` (an existing ``dest`` is
-    kept as it was). URLs: http or https.
-
-    Raises ConnectionError when the URL cannot be fetched (no network, HTTP
-    error, timeout) and ValueError when the MD5 differs or the scheme is not
-    supported.
-    """
-    import pooch
-    import requests
-
-    dest = Path(dest)
-    md5 = md5.lower()
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in _PROTOCOLS:
-        raise ValueError(f"{url}: unsupported URL scheme {scheme!r}; downloads use {', '.join(_PROTOCOLS)}")
-    if dest.is_file() and md5_file(dest) == md5:
-        if verbose:
-            print(f"[data] {dest}: present, md5 ok, skipped")
-        return dest
-    existed = dest.exists()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=False)
-    try:
-        with _quiet_pooch():
-            pooch.retrieve(url, known_hash=f"md5:{md5}", fname=dest.name, path=dest.parent, downloader=downloader)
-    except requests.exceptions.RequestException as exc:  # connection, HTTP status, timeout
-        raise ConnectionError(f"could not download {url}: {exc}") from None
-    except ValueError as exc:  # pooch.hashes.hash_matches: "... expected md5:... but got md5:..."
-        got = str(exc).split("but got ")[-1].split(".")[0] if "but got " in str(exc) else "?"
-        kept = f"the existing {dest} was kept as it was" if existed else f"{dest} was not written"
-        raise ValueError(
-            f"{url}: md5 mismatch, expected {md5}, got {got.removeprefix('md5:')}: the downloaded file is "
-            f"corrupted or not the published one; it was deleted and {kept}"
-        ) from None
-    if verbose:
-        print(f"[data] {dest}: downloaded from {url}, md5 ok")
-    return dest
-
-
-def download_raw(
-    name: str = "mnist",
-    dest: str | os.PathLike | None = None,
-    mirrors: tuple[str, ...] | list[str] | None = None,
-    timeout: float = 60.0,
-    verbose: bool = True,
-) -> list[Path]:
-    """Fetch the four published .gz files of ``name`` into ``dest``, verified by MD5.
-
-    ``dest`` defaults to ``<data_dir>/raw/<name>``; ``mirrors`` (base URLs)
-    default to ``mirrors_for(name)`` (``$RR_<NAME>_URL``, else
-    ``MIRRORS[name]``) and are tried in order for each file. Files already
-    present with the right MD5 are skipped. Raises ConnectionError listing
-    every failed attempt when a file cannot be obtained (a checksum mismatch
-    included: the server sent other bytes than the published file).
-    """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
-    dest = Path(dest) if dest is not None else default_data_dir() / "raw" / name
-    mirrors = tuple(mirrors) if mirrors else mirrors_for(name)
-    out = []
-    for filename, md5 in RAW_MD5[name].items():
-        errors, mismatch = [], False
-        for i, base in enumerate(mirrors):
-            url = base if base.endswith("/") else base + "/"
-            try:
-                out.append(download_file(url + filename, dest / filename, md5, timeout=timeout, verbose=verbose))
-                break
-            except (ConnectionError, ValueError) as exc:
-                errors.append(str(exc))
-                mismatch |= "md5 mismatch" in str(exc)
-                if verbose and i + 1 < len(mirrors):
-                    print(f"[data] {exc}; trying the next mirror")
-        else:
-            why = ("a checksum mismatch means the file served is corrupted or not the published one; "
-                   "nothing that failed the check was kept" if mismatch else "no network access?")
-            raise ConnectionError(
-                f"could not obtain {filename} for {name} from any mirror ({why}). Attempts:\n  "
-                + "\n  ".join(errors)
-                + f"\nYou can place the file in {dest} by hand (md5 {md5})."
-            )
-    return out
-
-
-def ensure_dataset(
-    name: str = "fashion-mnist",
-    data_dir: str | os.PathLike | None = None,
-    mirrors: tuple[str, ...] | list[str] | None = None,
-    timeout: float = 60.0,
-    verbose: bool = True,
-) -> tuple[str, Path]:
-    """Make the four IDX files of ``name`` available; return ``(how, folder)``.
-
-    ``how`` is ``"present"`` when ``find_source`` already finds a complete IDX
-    set (``<data_dir>/raw/<name>/``, then the system folders such as the Debian
-    package's, unless ``$RR_NO_SYSTEM_DATA``), else ``"downloaded"``: the
-    published files are fetched into ``<data_dir>/raw/<name>/`` by
-    ``download_raw`` (MD5-checked, an incomplete set there completed) and both
-    splits are read once to check them. Prints one line saying which.
-    For ``"mnist"`` the embedded subset does not count: this fetches the full set.
-
-    Raises ConnectionError when the download fails, ValueError when the
-    downloaded files are not valid IDX data.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    try:
-        kind, paths = find_source(name, "train", data_dir)
-    except FileNotFoundError:  # nothing, or an incomplete set: the download fills <data_dir>/raw/<name>
-        kind, paths = None, ()
-    if kind == "idx":
-        folder = paths[0].parent
-        if verbose:
-            package = " (Debian package dataset-fashion-mnist)" if folder in SYSTEM_DIRS.get("fashion-mnist", ()) else ""
-            print(f"[data] {name}: present in {folder}{package}; nothing downloaded")
-        return "present", folder
-    dest = data_dir / "raw" / name
-    mirrors = tuple(mirrors) if mirrors else mirrors_for(name)
-    if verbose:
-        print(f"[data] {name}: not found; downloading the published files from {', '.join(mirrors)} into {dest}")
-    download_raw(name, dest, mirrors=mirrors, timeout=timeout, verbose=verbose)
-    for split in SPLITS:  # structural check of the content (read_idx_pair); find_source prefers dest
-        load_dataset(name, split, data_dir=data_dir, verbose=False)
-    if verbose:
-        print(f"[data] {name}: downloaded into {dest}, md5 of the four files checked")
-    return "downloaded", dest

@@ -15,9 +15,9 @@ import pandas as pd
 
 from rr_utils import bound as B
 from rr_utils._checks import check_table
-from rr_utils import claims
 from rr_utils import entropy as E
 from rr_utils.artifacts import ROOT
+from rr_utils.claims.c3_power_laws import fit_layers
 from rr_utils.data import load_dataset
 from rr_utils.devices import resolve_device
 from rr_utils.models import DBNConfig, array_checksum, is_cached, train_dbn
@@ -33,14 +33,41 @@ def _check_splits(splits, needed=("train", "test")) -> None:
 
 def load_splits(dataset: str = "mnist", quick: bool = False) -> dict:
     """{'train': images, 'test': images} (float32 in [0, 1]) plus 'source'; quick: the first QUICK_TRAIN and
-    QUICK_TEST rows, read alone (so Fashion-MNIST's come from the committed subset where the full set is absent)."""
+    QUICK_TEST rows, read alone (so Fashion-MNIST's come from the committed subset where the full set is absent).
+
+    Parameters
+    ----------
+    dataset : str
+        "mnist" or "fashion-mnist".
+    quick : bool
+        Quick mode: the first ``QUICK_TRAIN`` and ``QUICK_TEST`` rows.
+
+    Returns
+    -------
+    dict
+        ``{"train": images, "test": images, "source": str, "dataset": str}``.
+    """
     tr = load_dataset(dataset, "train", rows=QUICK_TRAIN if quick else None)
     te = load_dataset(dataset, "test", rows=QUICK_TEST if quick else None)
     return {"train": tr.images, "test": te.images, "source": tr.source, "dataset": dataset}
 
 
 def dbn_config(quick: bool = False, seed: int = 0, **overrides) -> DBNConfig:
-    """The authors' recipe with ``seed``; quick mode trains QUICK_EPOCHS epochs."""
+    """The authors' recipe with ``seed``; quick mode trains QUICK_EPOCHS epochs.
+
+    Parameters
+    ----------
+    quick : bool
+        Quick mode: ``QUICK_EPOCHS`` epochs per layer unless ``epochs`` is given.
+    seed : int
+        The recipe's seed.
+    **overrides
+        Other fields of ``DBNConfig`` (e.g. ``hidden_sizes``, ``recipe``, ``epochs``).
+
+    Returns
+    -------
+    rr_utils.models.DBNConfig
+    """
     if quick:
         overrides.setdefault("epochs", QUICK_EPOCHS)
     return DBNConfig(seed=seed, **overrides)
@@ -58,7 +85,25 @@ def training_estimate(n_rows: int, networks: int = 1, device=None, epochs: int =
                       threads: int | None = None) -> str:
     """The line printed before training ``networks`` DBNs on ``n_rows`` inputs for ``epochs`` epochs per
     layer: on the CPU from ``MINUTES_PER_1000_ROWS`` (``threads=1``: ``MINUTES_PER_1000_ROWS_ONE_THREAD``),
-    on CUDA from the full-size network of ``results/gpu.json`` (scaled by rows and epochs)."""
+    on CUDA from the full-size network of ``results/gpu.json`` (scaled by rows and epochs).
+
+    Parameters
+    ----------
+    n_rows : int
+        Training rows.
+    networks : int
+        Networks to train.
+    device : str or torch.device, optional
+        Where they train (default: ``devices.resolve_device``).
+    epochs : int
+        Epochs per layer.
+    threads : int, optional
+        torch threads on the CPU (1: the one-thread rate).
+
+    Returns
+    -------
+    str
+    """
     cached = "seconds when the model cache (cache/) already holds the network" + ("s" if networks > 1 else "")
     scale = n_rows / 1000 * networks * epochs / _RECIPE_EPOCHS
     if resolve_device(device).type == "cuda":
@@ -79,7 +124,18 @@ def training_estimate(n_rows: int, networks: int = 1, device=None, epochs: int =
 
 def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
     """(seconds, rows, GPU name) of the full-size network in ``results/gpu.json`` (``make bench-gpu``):
-    its wall time when it ran to the end, else the estimate from its per-layer times; None without one."""
+    its wall time when it ran to the end, else the estimate from its per-layer times; None without one.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The timings file (default ``results/gpu.json``).
+
+    Returns
+    -------
+    tuple or None
+        ``(seconds, rows, GPU name)``.
+    """
     path = ROOT / "results" / "gpu.json" if path is None else path
     try:
         doc = json.loads(Path(path).read_text())
@@ -91,7 +147,21 @@ def gpu_network_seconds(path=None) -> tuple[float, int, str] | None:
 
 
 def train(config: DBNConfig, splits: dict, progress=None):
-    """Train (or load from the cache) a DBN on splits['train'], monitoring splits['test']."""
+    """Train (or load from the cache) a DBN on splits['train'], monitoring splits['test'].
+
+    Parameters
+    ----------
+    config : rr_utils.models.DBNConfig
+        The network's recipe.
+    splits : dict
+        ``{"train": images, "test": images, ...}`` (``load_splits``).
+    progress : bool, optional
+        Show a progress bar (default: in a Jupyter kernel or on a terminal).
+
+    Returns
+    -------
+    rr_utils.models.DBN
+    """
     _check_splits(splits)
     data_id = array_checksum(splits["train"])
     cached = is_cached(config, data_id)
@@ -113,8 +183,21 @@ def train(config: DBNConfig, splits: dict, progress=None):
 
 
 def references(dbn, splits: dict) -> dict:
-    """The strong references of ``claims.layer_claims`` for a DBN counted on ``splits["train"]``:
-    untrained networks of its recipe (``untrained``) and random projections of the same inputs (``inputs``)."""
+    """The strong references of ``claims.layers.layer_claims`` for a DBN counted on ``splits["train"]``:
+    untrained networks of its recipe (``untrained``) and random projections of the same inputs (``inputs``).
+
+    Parameters
+    ----------
+    dbn : rr_utils.models.DBN
+        The trained network.
+    splits : dict
+        Its splits (``load_splits``).
+
+    Returns
+    -------
+    dict
+        ``{"untrained": callable, "inputs": images}``, keywords of ``layer_claims``.
+    """
     from rr_utils.claims.references import untrained_factory
 
     _check_splits(splits)
@@ -122,12 +205,40 @@ def references(dbn, splits: dict) -> dict:
 
 
 def layer_table(dbn, splits: dict, seed: int = 0, threshold: float = 0.5) -> pd.DataFrame:
-    """Entropies of each layer's thresholded states, per split, with the bound at the same M."""
+    """Entropies of each layer's thresholded states, per split, with the bound at the same M.
+
+    Parameters
+    ----------
+    dbn : rr_utils.models.DBN
+        The network.
+    splits : dict
+        ``{"train": images, "test": images}``.
+    seed : int
+        The value of the table's ``seed`` column.
+    threshold : float
+        Where the up-pass probabilities are read as states.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (split, layer): split, seed, depth, units and ``entropy_row``'s columns.
+    """
     return layer_table_and_counts(dbn, splits, seed, threshold)[0]
 
 
 def layer_table_and_counts(dbn, splits: dict, seed: int = 0, threshold: float = 0.5):
-    """(``layer_table``, the state counts of each layer on the train split), from one up-pass."""
+    """(``layer_table``, the state counts of each layer on the train split), from one up-pass.
+
+    Parameters
+    ----------
+    dbn, splits, seed, threshold
+        As for ``layer_table``.
+
+    Returns
+    -------
+    tuple
+        ``(table, counts)``: the layer table and the train split's state counts of each layer.
+    """
     _check_splits(splits)
     rows, train_counts = [], []
     for split in ("train", "test"):
@@ -140,7 +251,18 @@ def layer_table_and_counts(dbn, splits: dict, seed: int = 0, threshold: float = 
 
 
 def entropy_row(counts) -> dict:
-    """M, n_states, entropies (raw and normalised) and the distance below the bound at that M."""
+    """M, n_states, entropies (raw and normalised) and the distance below the bound at that M.
+
+    Parameters
+    ----------
+    counts : array_like
+        The state counts of one layer.
+
+    Returns
+    -------
+    dict
+        M, n_states, H_s, H_K, noise, H_s_norm, H_K_norm, bound_H_K, below_bound_norm.
+    """
     s = E.summary(counts)
     bound_hk = float(B.bound_at(s["M"], s["H_s"]))
     return dict(M=s["M"], n_states=s["n_states"], H_s=s["H_s"], H_K=s["H_K"], noise=s["noise"],
@@ -149,7 +271,19 @@ def entropy_row(counts) -> dict:
 
 
 def layers_json(table: pd.DataFrame, splits: dict) -> dict:
-    """The results/layers.json document (entropies in nats)."""
+    """The results/layers.json document (entropies in nats).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Layer tables (``layer_table``), one or several seeds.
+    splits : dict
+        The splits they were counted on (with ``dataset`` and ``source``).
+
+    Returns
+    -------
+    dict
+    """
     keep = ["units", "depth", "split", "seed", "H_s", "H_K", "bound_H_K"]
     check_table(table, keep)
     _check_splits(splits, ("train", "test", "dataset", "source"))
@@ -159,39 +293,23 @@ def layers_json(table: pd.DataFrame, splits: dict) -> dict:
                        for r in table[keep].to_dict("records")]}
 
 
-# --- the paper's claims: rr_utils.claims holds the logic; these wrappers keep older callers working ---
-
-def claim_c1(table: pd.DataFrame, rise_tol: float = 0.01) -> dict:
-    """C1 as stated on a layer table (``rr_utils.claims.claim_c1_table``)."""
-    return claims.claim_c1_table(table, rise_tol)
-
-
-def claim_c2(table: pd.DataFrame, untrained: pd.DataFrame, tol: float = 0.05) -> dict:
-    """C2 as stated on a layer table, with the untrained network's mean distance alongside
-    (``rr_utils.claims.claim_c2_table``; ``claims.layer_claims`` gives the verdict against nulls)."""
-    for t, name in ((table, "table"), (untrained, "untrained")):
-        check_table(t, ["split", "below_bound_norm", "noise", "M"], name)
-    out = claims.claim_c2_table(table, tol)
-    ut = untrained[untrained["split"] == "train"]
-    return {"mean_below_bound_norm_trained": out["mean_below_bound_norm"],
-            "mean_below_bound_norm_untrained": float(ut["below_bound_norm"].mean()),
-            "max_below_bound_norm_trained": out["max_below_bound_norm"],
-            "mean_noise_norm_trained": out["mean_noise_norm"],
-            "mean_noise_norm_untrained": float((ut["noise"] / np.log(ut["M"])).mean()), "holds": out["holds"]}
-
-
-def fit_layers(counts: list, sizes) -> pd.DataFrame:
-    """Power-law fit of each layer's counts (``rr_utils.claims.fit_layers``)."""
-    return claims.fit_layers(counts, sizes)
-
-
-def claim_c3(fits: pd.DataFrame, tol: float = 0.3) -> dict:
-    """C3 as stated (``rr_utils.claims.claim_c3_fits``)."""
-    return claims.claim_c3_fits(fits, tol)
-
-
 def layer_summary(dbn, splits: dict, seed: int = 0) -> pd.DataFrame:
-    """Per layer on the train split: entropies, distance below the bound and fitted mu (one up-pass)."""
+    """Per layer on the train split: entropies, distance below the bound and fitted mu (one up-pass).
+
+    Parameters
+    ----------
+    dbn : rr_utils.models.DBN
+        The network.
+    splits : dict
+        Its splits.
+    seed : int
+        The value of the table's ``seed`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer: the train split's layer table with ``mu`` and ``mu_err``.
+    """
     table, counts = layer_table_and_counts(dbn, splits, seed)
     train = table[table["split"] == "train"].reset_index(drop=True)
     return train.merge(fit_layers(counts, dbn.sizes)[["depth", "mu", "mu_err"]], on="depth")
@@ -206,6 +324,20 @@ def compare_recipes(summaries: dict, reference: str, other: str, yardstick: str,
     (values and absolute differences), the largest differences over the layers that are neither at
     (1, 0) nor on the diagonal H[K] = H[s] in the reference (where every network must sit), and each
     network's relevance-peak and Zipf layers (the rules of claims C1 and C3).
+
+    Parameters
+    ----------
+    summaries : dict
+        Name -> ``layer_summary`` table.
+    reference, other, yardstick : str
+        Names of ``summaries``.
+    columns : sequence of str
+        The quantities compared.
+
+    Returns
+    -------
+    dict
+        reference, other, yardstick, informative_layers_units, largest_differences, landmarks, per_layer.
     """
     for name in (reference, other, yardstick):
         if name not in summaries:

@@ -221,13 +221,14 @@ def analyse_network(spec: NetworkSpec, quick: bool, threads: int = 1) -> "pd.Dat
     import pandas as pd
 
     from rr_utils import experiments as X
+    from rr_utils.claims.c3_power_laws import fit_layers
     from rr_utils.models import array_checksum, load_dbn
 
     _pin_threads(threads)
     splits, config = spec.splits(quick), spec.config(quick)
     dbn = load_dbn(config, array_checksum(splits["train"]))
     table, counts = X.layer_table_and_counts(dbn, splits, seed=spec.seed)
-    fits = X.fit_layers(counts, dbn.sizes).set_index("depth")
+    fits = fit_layers(counts, dbn.sizes).set_index("depth")
     rows = []
     for r in table.to_dict("records"):
         fit = fits.loc[r["depth"]] if r["split"] == "train" else None

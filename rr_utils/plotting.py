@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io as _io
 import json
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from rr_utils._checks import _to_numpy, check_int
 from rr_utils.artifacts import figures_dir, git_commit, params_hash
 from rr_utils.io import atomic_write_bytes
 
@@ -27,7 +29,7 @@ def save_figure(fig, name: str, params: dict | None = None, caption: str = "",
 
     PNG text chunks and PDF metadata carry the git commit, the parameter hash,
     the notebook and the caption; a sidecar figures/<name>.json holds the same
-    for the gallery.  Returns that provenance dict.  ``quick`` / ``scratch``
+    for the docs site (docs/_ext/rr_docs.py).  Returns that provenance dict.  ``quick`` / ``scratch``
     choose figures/quick/ or figures/scratch/, ``dataset`` a data set's subfolder
     (``rr_utils.artifacts.figures_dir``).
     """
@@ -227,7 +229,7 @@ def fit_ylim(ax, x, y, lo_cap: float = -np.inf, hi_cap: float = np.inf, pad: flo
 def plot_layer_errorbars(ax, intervals, normalized: bool = True, color="crimson", label=None, **kw):
     """Each layer at (H[s], H[K]) with its bootstrap interval on both axes.
 
-    ``intervals``: the frame of ``rr_utils.claims.layer_entropy_intervals`` (columns
+    ``intervals``: the frame of ``rr_utils.claims.layers.layer_entropy_intervals`` (columns
     H_s_norm, H_s_norm_lo, H_s_norm_hi, H_K_norm, ... or the same without ``_norm``).
     The bars are the normal intervals (estimate +- z * bootstrap sd), centred on the
     estimates; their percentile intervals and bias are in the frame.
@@ -235,7 +237,7 @@ def plot_layer_errorbars(ax, intervals, normalized: bool = True, color="crimson"
     sx, sy = ("H_s_norm", "H_K_norm") if normalized else ("H_s", "H_K")
     for col in (sx, sy, f"{sx}_lo", f"{sx}_hi", f"{sy}_lo", f"{sy}_hi"):
         if col not in intervals:
-            raise ValueError(f"intervals: missing column {col!r} (see claims.layer_entropy_intervals)")
+            raise ValueError(f"intervals: missing column {col!r} (see claims.layers.layer_entropy_intervals)")
     x, y = np.asarray(intervals[sx], float), np.asarray(intervals[sy], float)
     xerr = np.vstack([x - np.asarray(intervals[f"{sx}_lo"], float), np.asarray(intervals[f"{sx}_hi"], float) - x])
     yerr = np.vstack([y - np.asarray(intervals[f"{sy}_lo"], float), np.asarray(intervals[f"{sy}_hi"], float) - y])
@@ -243,3 +245,57 @@ def plot_layer_errorbars(ax, intervals, normalized: bool = True, color="crimson"
     kw.setdefault("elinewidth", 1.0)
     kw.setdefault("capsize", 2)
     return ax.errorbar(x, y, xerr=np.clip(xerr, 0, None), yerr=np.clip(yerr, 0, None), color=color, label=label, **kw)
+
+
+def image_grid(images, nrow: int = 10, pad_value: float = 0.5,
+               image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Tile images into one 2-D float array with a 1-pixel gap between tiles.
+
+    ``images``: (n, 784), (n, 28, 28) or any (n, h*w) with ``image_shape``.
+    ``nrow`` images per row (as in torchvision's make_grid); rows =
+    ceil(n / nrow). Gaps and unused tiles hold ``pad_value`` (grey by default,
+    visible on both black and white backgrounds). Shape:
+    (rows*h + rows - 1, ncol*w + ncol - 1) with ncol = min(nrow, n).
+
+    Parameters
+    ----------
+    images : array_like
+        (n, h*w) or (n, h, w) images.
+    nrow : int
+        Images per row.
+    pad_value : float
+        The value of gaps and unused tiles.
+    image_shape : tuple of int, optional
+        (h, w) of flat images; default: square.
+
+    Returns
+    -------
+    numpy.ndarray
+        The float32 grid.
+    """
+    arr = _to_numpy(images, "images").astype(np.float32)
+    nrow = check_int(nrow, "nrow", 1)
+    if arr.ndim == 3:
+        h, w = arr.shape[1:]
+    elif arr.ndim == 2:
+        if image_shape is None:
+            side = math.isqrt(arr.shape[1])
+            if side * side != arr.shape[1]:
+                raise ValueError(f"images: {arr.shape[1]} pixels is not a square; pass image_shape")
+            image_shape = (side, side)
+        h, w = image_shape
+        if h * w != arr.shape[1]:
+            raise ValueError(f"image_shape {image_shape} does not match {arr.shape[1]} pixels")
+    else:
+        raise ValueError(f"images: expected (n, h*w) or (n, h, w), got shape {arr.shape}")
+    n = arr.shape[0]
+    if n == 0:
+        raise ValueError("images: nothing to tile (n = 0)")
+    arr = arr.reshape(n, h, w)
+    ncol = min(nrow, n)
+    rows = -(-n // nrow)
+    grid = np.full((rows * (h + 1) - 1, ncol * (w + 1) - 1), pad_value, dtype=np.float32)
+    for k in range(n):
+        r, c = divmod(k, nrow)
+        grid[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = arr[k]
+    return grid

@@ -28,7 +28,7 @@ ValueError naming the layer.
 
 The claims and their references (random states matched to a layer's width and
 resolution, random stacks, the untrained network) are in ``rr_utils.claims``:
-``claims.layer_claims(list(layer_counts(...).values()), widths)``.
+``claims.layers.layer_claims(list(layer_counts(...).values()), widths)``.
 """
 
 from __future__ import annotations

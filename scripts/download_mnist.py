@@ -9,14 +9,14 @@ Usage::
 Fetches the four published ``*-idx?-ubyte.gz`` files with pooch from the
 mirrors that torchvision uses (tried in order; ``$RR_MNIST_URL`` /
 ``$RR_FASHION_MNIST_URL`` or ``--mirror`` replace them), checks each against
-its published MD5 (``rr_utils.data.RAW_MD5``), moves it into place only then
+its published MD5 (``rr_utils.downloads.RAW_MD5``), moves it into place only then
 and skips files already present and valid. Once the four files are in
 ``data/raw/mnist/``, ``rr_utils.data.load_dataset("mnist", ...)`` uses them
 instead of the embedded 10k subset.
 
 ``--if-missing`` first looks where ``load_dataset`` looks (``<data dir>/raw/<dataset>/``,
 then the Debian package's folder unless ``$RR_NO_SYSTEM_DATA`` is set) and
-downloads only when no complete set is found (``rr_utils.data.ensure_dataset``).
+downloads only when no complete set is found (``rr_utils.downloads.ensure_dataset``).
 Exit status 1, with the reason, when the download fails.
 """
 
@@ -29,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rr_utils.data import DATASETS, default_data_dir, download_raw, ensure_dataset  # noqa: E402
+from rr_utils.data import DATASETS, default_data_dir  # noqa: E402
+from rr_utils.downloads import download_raw, ensure_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

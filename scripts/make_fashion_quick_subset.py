@@ -9,7 +9,7 @@ Quick mode (the tests) reads only the first rows of each split, so this
 committed subset lets it run where the full Fashion-MNIST is absent
 (``rr_utils.data.load_dataset(..., rows=n)`` serves it when no IDX set is
 found). The four IDX files are read with the project's own reader
-(``rr_utils.data.read_idx_pair``) from ``--source`` (default: where
+(``rr_utils.idx.read_idx_pair``) from ``--source`` (default: where
 ``load_dataset`` finds the full set: ``<data_dir>/raw/fashion-mnist/``, else
 the Debian package ``dataset-fashion-mnist``'s ``/usr/share/datasets/fashion-mnist/``),
 checked against the published content (sha256 of each decompressed IDX file),
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_npm_mnist import npz_bytes  # noqa: E402  (deterministic npz writer)
 from rr_utils import data as D  # noqa: E402
+from rr_utils import idx  # noqa: E402
 from rr_utils.io import atomic_path  # noqa: E402
 
 NAME = "fashion-mnist"
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [b for b, p in zip((img_base, lab_base), paths) if p is None]
         if missing:
             sys.exit(f"error: {folder}: missing {', '.join(missing)} (.gz or not)")
-        images, labels = D.read_idx_pair(*paths)
+        images, labels = idx.read_idx_pair(*paths)
         for base, arr in ((img_base, images), (lab_base, labels)):
             got = idx_sha256(arr)
             if got != IDX_SHA256[base]:
@@ -103,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         provenance["splits"][split] = {
             "files": {p.name: {"idx_sha256": IDX_SHA256[b]} for p, b in zip(paths, (img_base, lab_base))},
             "source_rows": int(len(labels)),
-            "source_content_sha256": D.content_sha256(images, labels),
+            "source_content_sha256": idx.content_sha256(images, labels),
             "rows": ROWS,
-            "content_sha256": D.content_sha256(sub_images, sub_labels),
+            "content_sha256": idx.content_sha256(sub_images, sub_labels),
         }
     provenance["licence"] = "MIT, Copyright (c) 2017 Zalando SE (github.com/zalandoresearch/fashion-mnist)"
     arrays["provenance"] = np.array(json.dumps(provenance, sort_keys=True))

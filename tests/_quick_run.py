@@ -23,6 +23,8 @@ import numpy as np
 
 from rr_utils import experiments as X
 from rr_utils import models as MD
+from rr_utils.claims.c1_hierarchy import claim_c1_table
+from rr_utils.claims.c3_power_laws import fit_layers
 from rr_utils.data import load_dataset
 from rr_utils.io import atomic_write_json
 
@@ -49,12 +51,12 @@ def main() -> None:
                        test_data=test, test_id=MD.array_checksum(test), progress=False, log=log, num_threads=1)
     splits = {"train": train, "test": test, "dataset": "mnist", "source": "first 400 / 100 embedded digits"}
     table, counts = X.layer_table_and_counts(dbn, splits, seed=CONFIG.seed)
-    fits = X.fit_layers(counts, dbn.sizes)
+    fits = fit_layers(counts, dbn.sizes)
     doc = {
         "layers": X.layers_json(table, splits),
         "table": table.to_dict("records"),
         "fits": fits.drop(columns="reason").astype(float).to_dict("records"),
-        "C1": X.claim_c1(table),
+        "C1": claim_c1_table(table),
         "weights_sha256": [MD.array_checksum(np.concatenate([r.W.cpu().numpy().ravel(), r.vbias.cpu().numpy(), r.hbias.cpu().numpy()]))
                            for r in dbn.rbms],
         # the training history without wall times (the only non-deterministic field)

@@ -31,10 +31,14 @@ from rr_utils import cli  # noqa: E402
 from rr_utils import data as D  # noqa: E402
 from rr_utils import entropy as E  # noqa: E402
 from rr_utils import experiments as X  # noqa: E402
+from rr_utils import idx as IDX  # noqa: E402
 from rr_utils import io as IO  # noqa: E402
 from rr_utils import models as MD  # noqa: E402
 from rr_utils.models import checkpoints as MDC  # noqa: E402
 from rr_utils import plotting as P  # noqa: E402
+from rr_utils.claims import c1_hierarchy as C1  # noqa: E402
+from rr_utils.claims import c2_near_bound as C2  # noqa: E402
+from rr_utils.claims import c3_power_laws as C3  # noqa: E402
 from rr_utils.representations import pixel_states  # noqa: E402
 
 
@@ -58,7 +62,7 @@ LABELS = _idx(np.zeros(3))
 
 
 def _pair(d: Path, n_images: int, n_labels: int):
-    return D.read_idx_pair(_file(d, "img", _idx(np.zeros((n_images, 28, 28)))),
+    return IDX.read_idx_pair(_file(d, "img", _idx(np.zeros((n_images, 28, 28)))),
                            _file(d, "lab", _idx(np.zeros(n_labels))))
 
 
@@ -165,19 +169,19 @@ ROWS = [
     ("pixel_states threshold NaN", lambda d: pixel_states(np.zeros((1, 784)), threshold=np.nan), ValueError,
      r"threshold"),
     # data: IDX files and loaders
-    ("read_idx wrong magic", lambda d: D.read_idx(_file(d, "f", _idx(np.zeros(3), magic=0x0802))), ValueError,
+    ("read_idx wrong magic", lambda d: IDX.read_idx(_file(d, "f", _idx(np.zeros(3), magic=0x0802))), ValueError,
      r"unsupported IDX magic number 0x00000802"),
-    ("read_idx zip magic", lambda d: D.read_idx(_file(d, "f", b"PK\x03\x04 zip")), ValueError, r"magic number"),
-    ("read_idx too short", lambda d: D.read_idx(_file(d, "f", b"\x00\x00")), ValueError, r"too short"),
-    ("read_idx truncated header", lambda d: D.read_idx(_file(d, "f", IMAGES[:10])), ValueError,
+    ("read_idx zip magic", lambda d: IDX.read_idx(_file(d, "f", b"PK\x03\x04 zip")), ValueError, r"magic number"),
+    ("read_idx too short", lambda d: IDX.read_idx(_file(d, "f", b"\x00\x00")), ValueError, r"too short"),
+    ("read_idx truncated header", lambda d: IDX.read_idx(_file(d, "f", IMAGES[:10])), ValueError,
      r"truncated IDX header"),
-    ("read_idx truncated payload", lambda d: D.read_idx(_file(d, "f", IMAGES[:-5])), ValueError,
+    ("read_idx truncated payload", lambda d: IDX.read_idx(_file(d, "f", IMAGES[:-5])), ValueError,
      r"size mismatch \(truncated\)"),
-    ("read_idx trailing data", lambda d: D.read_idx(_file(d, "f", LABELS + b"x")), ValueError, r"trailing data"),
-    ("read_idx truncated gzip", lambda d: D.read_idx(_file(d, "f.gz", gzip.compress(IMAGES, mtime=0)[:-10])),
+    ("read_idx trailing data", lambda d: IDX.read_idx(_file(d, "f", LABELS + b"x")), ValueError, r"trailing data"),
+    ("read_idx truncated gzip", lambda d: IDX.read_idx(_file(d, "f.gz", gzip.compress(IMAGES, mtime=0)[:-10])),
      ValueError, r"corrupt gzip"),
-    ("read_idx missing file", lambda d: D.read_idx(d / "nope"), FileNotFoundError, r"No such file.*nope"),
-    ("read_idx directory", lambda d: D.read_idx(d), IsADirectoryError, r"Is a directory"),
+    ("read_idx missing file", lambda d: IDX.read_idx(d / "nope"), FileNotFoundError, r"No such file.*nope"),
+    ("read_idx directory", lambda d: IDX.read_idx(d), IsADirectoryError, r"Is a directory"),
     ("read_idx_pair count mismatch", lambda d: _pair(d, 3, 4), ValueError, r"count mismatch"),
     ("load_dataset unknown name", lambda d: D.load_dataset("cifar"), ValueError, r"unknown dataset name 'cifar'"),
     ("load_dataset unknown split", lambda d: D.load_dataset("mnist", "val"), ValueError, r"unknown split 'val'"),
@@ -188,16 +192,17 @@ ROWS = [
                 _file(d / "raw" / "mnist", "train-images-idx3-ubyte", IMAGES),
                 D.load_dataset("mnist", data_dir=d, verbose=False)),
      FileNotFoundError, r"incomplete mnist IDX set"),
-    # experiments (the notebooks' glue)
-    ("fit_layers sizes mismatch", lambda d: X.fit_layers([np.array([1, 2])], [784]), ValueError,
+    # the claims as stated (rr_utils.claims.c1_hierarchy, c2_near_bound, c3_power_laws)
+    ("fit_layers sizes mismatch", lambda d: C3.fit_layers([np.array([1, 2])], [784]), ValueError,
      r"sizes: expected 2 layer sizes"),
-    ("claim_c1 empty table", lambda d: X.claim_c1(pd.DataFrame()), ValueError, r"table: missing columns"),
-    ("claim_c1 not a table", lambda d: X.claim_c1([1, 2]), ValueError, r"expected a pandas DataFrame"),
-    ("claim_c1 no train rows", lambda d: X.claim_c1(LAYER_TABLE.assign(split="test")), ValueError,
+    ("claim_c1 empty table", lambda d: C1.claim_c1_table(pd.DataFrame()), ValueError, r"table: missing columns"),
+    ("claim_c1 not a table", lambda d: C1.claim_c1_table([1, 2]), ValueError, r"expected a pandas DataFrame"),
+    ("claim_c1 no train rows", lambda d: C1.claim_c1_table(LAYER_TABLE.assign(split="test")), ValueError,
      r"no rows with split == 'train'"),
-    ("claim_c2 missing column", lambda d: X.claim_c2(LAYER_TABLE, LAYER_TABLE), ValueError,
+    ("claim_c2 missing column", lambda d: C2.claim_c2_table(LAYER_TABLE), ValueError,
      r"missing columns .*below_bound_norm"),
-    ("claim_c3 missing mu", lambda d: X.claim_c3(pd.DataFrame({"depth": [1]})), ValueError, r"fits: missing"),
+    ("claim_c3 missing mu", lambda d: C3.claim_c3_fits(pd.DataFrame({"depth": [1]})), ValueError, r"fits: missing"),
+    # experiments (the notebooks' glue)
     ("layer_table bad splits", lambda d: X.layer_table(None, {"train": GOOD}), ValueError,
      r"splits: expected a dict with keys \['train', 'test'\]"),
     ("layers_json bad splits", lambda d: X.layers_json(pd.DataFrame(), {}), ValueError, r"table: missing columns"),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from rr_utils import bound as B
+from rr_utils import relaxation as RX
 from rr_utils.bound import (
     bound_at,
     default_mu_grid,
@@ -78,18 +79,18 @@ def curve_60k() -> pd.DataFrame:
 
 def test_inv_phi_matches_brute_force():
     j = np.arange(1, 200_001, dtype=float)
-    phi = B._phi(j)
+    phi = RX._phi(j)
     t = np.concatenate([np.linspace(-2.0, phi[-1], 200_001), phi,
                         np.nextafter(phi, np.inf), np.nextafter(phi, -np.inf)])
     t = t[t <= phi[-1]]
     expected = np.searchsorted(phi, t, side="left")  # #{j : phi(j) < t}
-    np.testing.assert_array_equal(B._inv_phi(t, 10**7), expected)
-    np.testing.assert_array_equal(B._inv_phi(t, 3), np.minimum(expected, 3))
+    np.testing.assert_array_equal(RX._inv_phi(t, 10**7), expected)
+    np.testing.assert_array_equal(RX._inv_phi(t, 3), np.minimum(expected, 3))
 
 
 def test_phi_scalar_agrees():
     for j in [1, 2, 3, 10, 12345, 10**7]:
-        assert B._phi_scalar(j) == pytest.approx(float(B._phi(j)), abs=1e-12)
+        assert RX._phi_scalar(j) == pytest.approx(float(RX._phi(j)), abs=1e-12)
 
 
 # ------------------------------------------------------- exhaustive checks
@@ -127,7 +128,7 @@ def test_relaxation_vs_exhaustive(M):
     gap = df["gap"].to_numpy()
     assert np.all(value <= exact + TOL)
     assert np.all(exact <= value + gap + TOL)
-    sols, _ = B._solve_each(B._grid(M), df["mu"].to_numpy())  # each mu on its own
+    sols, _ = RX.solve_each(RX.grid(M), df["mu"].to_numpy())  # each mu on its own
     alone = exact - np.array([s.value for s in sols])
     print(f"M={M}: shortfall pooled {np.max(exact - value):.2e}, per-mu alone "
           f"{np.max(alone):.4f}, dual - exact <= {np.max(value + gap - exact):.4f} nats")

@@ -4,11 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rr_utils import claims as C
 from rr_utils import entropy as E
+from rr_utils.claims import c2_near_bound as C2
 from rr_utils.claims import calibration as K
 from rr_utils.claims import decision as D
+from rr_utils.claims import layers as CL
+from rr_utils.claims import nulls as N
 from rr_utils.claims import references as R
+from rr_utils.claims import rules as CR
+from rr_utils.claims import stats as S
 from rr_utils.data import load_dataset
 from rr_utils.models import DBNConfig
 
@@ -111,18 +115,18 @@ def test_on_bound_stack_passes_c2_and_a_projection_network_fails(small_world):
     base = [np.ones(M, np.int64)] + [K.bound_counts_at(M, f * np.log(M)) for f in (0.95, 0.85, 0.75, 0.65)]
     ref = R.untrained_factory(cfg, x)
     kw = dict(untrained=ref, n_untrained=10, which=("C2",), n_boot_ci=50, n_draws=2)
-    on = C.layer_claims(base, widths, seed=0, **kw)["C2"]
+    on = CL.layer_claims(base, widths, seed=0, **kw)["C2"]
     assert on["vs_null"]["n_informative"] >= 3
     assert on["vs_null"]["comparisons"]["untrained"]["decision"] == "holds" and on["holds_vs_null"]
     proj = [R.fast_counts(v > 0) for v in R.projection_values(x, widths, 5)]
-    off = C.layer_claims(proj, widths, seed=0, **kw)["C2"]
+    off = CL.layer_claims(proj, widths, seed=0, **kw)["C2"]
     assert not off["holds_vs_null"] and off["vs_null"]["decision"] != "holds"
 
 
 def test_layer_claims_records_each_reference_and_checks_its_sources(small_world):
     x, cfg, widths, counts = small_world
-    r = C.layer_claims(counts, widths, seed=0, untrained=R.untrained_factory(cfg, x), n_untrained=3, inputs=x,
-                       n_projections=3, n_boot=0, n_gof=10, n_boot_ci=20, n_draws=2)
+    r = CL.layer_claims(counts, widths, seed=0, untrained=R.untrained_factory(cfg, x), n_untrained=3, inputs=x,
+                        n_projections=3, n_boot=0, n_gof=10, n_boot_ci=20, n_draws=2)
     for cid, rec in r.items():
         v = rec["vs_null"]
         assert v["decision"] in D.DECISIONS and rec["holds_vs_null"] == (v["decision"] == "holds")
@@ -130,12 +134,12 @@ def test_layer_claims_records_each_reference_and_checks_its_sources(small_world)
         for c in v["comparisons"].values():
             assert c["n_draws"] == 3
     with pytest.raises(ValueError, match="untrained: expected a callable"):
-        C.layer_claims(counts, widths, untrained=[1, 2])
+        CL.layer_claims(counts, widths, untrained=[1, 2])
     with pytest.raises(ValueError, match="inputs: expected an"):
-        C.layer_claims(counts, widths, inputs=x[:10])
+        CL.layer_claims(counts, widths, inputs=x[:10])
     with pytest.raises(ValueError, match="expected width"):
-        C.layer_claims(counts, widths, untrained=lambda d: [np.zeros((len(x), 3))] * len(widths), n_untrained=2,
-                       which=("C1",))
+        CL.layer_claims(counts, widths, untrained=lambda d: [np.zeros((len(x), 3))] * len(widths), n_untrained=2,
+                        which=("C1",))
 
 
 # ------------------------------------------------------------ calibration
@@ -148,8 +152,8 @@ def test_controls_have_the_network_shape(small_world):
         c = K.control_counts(kind, counts, widths, x, cfg, 0, own)
         assert len(c) == len(widths) and all(int(v.sum()) == len(x) for v in c), kind
     on = K.control_counts("on_bound", counts, widths, x, cfg, 0, own)
-    pts = [C.layer_point(v) for v in on]
-    info = C.informative_layers(pd.DataFrame(pts))
+    pts = [N.layer_point(v) for v in on]
+    info = C2.informative_layers(pd.DataFrame(pts))
     assert all(abs(p["below_bound_norm"]) < 1e-3 for p, i in zip(pts, info["informative"]) if i)
 
 
@@ -176,16 +180,16 @@ def test_zipf_distance_tells_zipf_samples_from_random_states():
     """Samples of the bound's Zipf optimum lie near 0; random states of the same resolution far away."""
     rng = np.random.default_rng(0)
     M = 4000
-    law = C.stats.zipf_law_mk(M)
+    law = S.zipf_law_mk(M)
     assert abs(float((np.arange(1, len(law) + 1) * law).sum()) - M) < 1.0  # M inputs in expectation
-    near = [C.stats.zipf_distance(K.zipf_sample(M, rng)) for _ in range(5)]
+    near = [S.zipf_distance(K.zipf_sample(M, rng)) for _ in range(5)]
     hs = np.mean([E.resolution(K.zipf_sample(M, rng)) for _ in range(3)])
     w = next(w for w in range(4, 30) if E.resolution(E.state_counts(rng.random((M, w)) < 0.5)) > hs) - 1
-    far = C.stats.zipf_distance(E.state_counts(rng.random((M, w + 1)) < 0.3))
+    far = S.zipf_distance(E.state_counts(rng.random((M, w + 1)) < 0.3))
     assert max(near) < 0.06 < 0.12 < far
-    assert C.stats.zipf_distance(np.ones(M, int)) > 0.5  # every input alone: far from Zipf's law
+    assert S.zipf_distance(np.ones(M, int)) > 0.5  # every input alone: far from Zipf's law
     with pytest.raises(ValueError, match="counts"):
-        C.stats.zipf_distance([3, -1])
+        S.zipf_distance([3, -1])
 
 
 def test_c3_passes_on_a_zipf_sample_and_fails_on_a_reference_draw(small_world):
@@ -194,19 +198,19 @@ def test_c3_passes_on_a_zipf_sample_and_fails_on_a_reference_draw(small_world):
     x, cfg, widths, counts = small_world
     own = R.untrained_factory(cfg, x)(7)
     kw = dict(untrained=R.untrained_factory(cfg, x), n_untrained=10, which=("C3",), n_boot=20, n_gof=5, n_draws=2)
-    pos = C.layer_claims(K.control_counts("zipf_sample", counts, widths, x, cfg, 0, own), widths, seed=0, **kw)["C3"]
+    pos = CL.layer_claims(K.control_counts("zipf_sample", counts, widths, x, cfg, 0, own), widths, seed=0, **kw)["C3"]
     assert pos["vs_null"]["comparisons"]["untrained"]["decision"] == "holds"
     assert pos["vs_null"]["zipf_layer"]["zipf_distance"] < 0.06
-    neg = C.layer_claims(K.control_counts("untrained_network", counts, widths, x, cfg, 0, own), widths, seed=0,
-                         **kw)["C3"]
+    neg = CL.layer_claims(K.control_counts("untrained_network", counts, widths, x, cfg, 0, own), widths, seed=0,
+                          **kw)["C3"]
     assert neg["vs_null"]["comparisons"]["untrained"]["decision"] != "holds" and not neg["holds_vs_null"]
 
 
 def test_seed_rule_gives_decisions_and_intervals_over_seeds():
     def rec(dec, eff):
-        return C.verdict("C2", True, dec == "holds", {}, {"decision": dec, "comparisons": {
+        return CR.verdict("C2", True, dec == "holds", {}, {"decision": dec, "comparisons": {
             "untrained": {"mean_effect": eff, "decision": dec}}})
-    agg = C.seed_rule([rec("holds", 0.02), rec("holds", 0.03), rec("undecided", 0.01), rec("holds", 0.025),
+    agg = CR.seed_rule([rec("holds", 0.02), rec("holds", 0.03), rec("undecided", 0.01), rec("holds", 0.025),
                        rec("holds", 0.02)])
     assert agg["decision_vs_null"] == "holds" and agg["evidence"]["decisions"]["undecided"] == 1
     e = agg["evidence"]["effects_over_seeds"]["untrained"]

@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 from rr_utils import bound as B
-from rr_utils import claims as C
 from rr_utils import entropy as E
+from rr_utils.claims import c1_hierarchy as C1
+from rr_utils.claims import c2_near_bound as C2
+from rr_utils.claims import c3_power_laws as C3
+from rr_utils.claims import layers as CL
 from rr_utils.claims import nulls as N
+from rr_utils.claims import rules as CR
 from rr_utils.claims import stats as S
 
 M = 8_000
@@ -33,43 +37,43 @@ def _table(hs, hk, below=None):
 
 def test_c1_as_stated_holds_and_fails():
     good = _table([1.0, 0.9, 0.6, 0.3], [0.0, 0.2, 0.45, 0.3])
-    assert C.claim_c1_table(good)["holds"]
-    assert C.claim_c1_table(good)["relevance_peak_depth"] == 3
-    assert not C.claim_c1_table(_table([1.0, 0.9, 0.95, 0.3], [0.0, 0.2, 0.45, 0.3]))["holds"]  # H[s] rises
-    assert not C.claim_c1_table(_table([1.0, 0.9, 0.6, 0.3], [0.0, 0.2, 0.3, 0.45]))["holds"]  # peak at the last layer
-    assert not C.claim_c1_table(_table([0.9, 0.8, 0.6, 0.3], [0.1, 0.2, 0.45, 0.3]))["holds"]  # first layer not at (1, 0)
+    assert C1.claim_c1_table(good)["holds"]
+    assert C1.claim_c1_table(good)["relevance_peak_depth"] == 3
+    assert not C1.claim_c1_table(_table([1.0, 0.9, 0.95, 0.3], [0.0, 0.2, 0.45, 0.3]))["holds"]  # H[s] rises
+    assert not C1.claim_c1_table(_table([1.0, 0.9, 0.6, 0.3], [0.0, 0.2, 0.3, 0.45]))["holds"]  # peak at the last layer
+    assert not C1.claim_c1_table(_table([0.9, 0.8, 0.6, 0.3], [0.1, 0.2, 0.45, 0.3]))["holds"]  # first layer not at (1, 0)
 
 
 def test_c2_as_stated_holds_and_fails():
     hs, hk = [1.0, 0.8, 0.5], [0.0, 0.3, 0.4]
-    assert C.claim_c2_table(_table(hs, hk, [0.0, 0.02, 0.01]))["holds"]
-    assert not C.claim_c2_table(_table(hs, hk, [0.0, 0.2, 0.1]))["holds"]
+    assert C2.claim_c2_table(_table(hs, hk, [0.0, 0.02, 0.01]))["holds"]
+    assert not C2.claim_c2_table(_table(hs, hk, [0.0, 0.2, 0.1]))["holds"]
 
 
 def test_c3_as_stated_holds_and_fails():
     fits = pd.DataFrame({"depth": [1, 2, 3, 4], "units": [50, 20, 10, 5], "mu": [np.nan, 3.0, 1.1, 0.4],
                          "mu_err": [np.nan, 0.1, 0.05, 0.05]})
-    c3 = C.claim_c3_fits(fits)
+    c3 = C3.claim_c3_fits(fits)
     assert c3["holds"] and c3["zipf_layer_depth"] == 3
-    assert not C.claim_c3_fits(fits.assign(mu=[np.nan, 3.0, 1.5, 0.5]))["holds"]  # closest mu is 0.5 from 1
-    none = C.claim_c3_fits(fits.assign(mu=np.nan))
+    assert not C3.claim_c3_fits(fits.assign(mu=[np.nan, 3.0, 1.5, 0.5]))["holds"]  # closest mu is 0.5 from 1
+    none = C3.claim_c3_fits(fits.assign(mu=np.nan))
     assert not none["holds"] and none["zipf_layer_depth"] is None
 
 
 def test_record_and_seed_rule():
-    recs = [C.verdict("C2", i < 4, i < 3, {"x": i}, {"y": i}) for i in range(5)]
-    agg = C.seed_rule(recs, min_fraction=0.8)
+    recs = [CR.verdict("C2", i < 4, i < 3, {"x": i}, {"y": i}) for i in range(5)]
+    agg = CR.seed_rule(recs, min_fraction=0.8)
     assert agg["holds_as_stated"] is True and agg["holds_vs_null"] is False
     assert agg["evidence"]["fraction_as_stated"] == 0.8 and agg["evidence"]["fraction_vs_null"] == 0.6
     assert set(agg) == {"id", "text", "holds_as_stated", "holds_vs_null", "decision_vs_null", "evidence"}
-    c4 = C.seed_rule([C.verdict("C4", True, None, {}, {}, note="no null yet")] * 2)
+    c4 = CR.seed_rule([CR.verdict("C4", True, None, {}, {}, note="no null yet")] * 2)
     assert c4["holds_vs_null"] is None and c4["evidence"]["fraction_vs_null"] is None
     with pytest.raises(ValueError, match="records of one claim"):
-        C.seed_rule([recs[0], C.verdict("C1", True, True, {}, {})])
+        CR.seed_rule([recs[0], CR.verdict("C1", True, True, {}, {})])
     with pytest.raises(ValueError, match="holds_vs_null: expected a bool or None"):
-        C.verdict("C1", True, "yes", {}, {})
+        CR.verdict("C1", True, "yes", {}, {})
     with pytest.raises(ValueError, match="cid"):
-        C.verdict("C9", True, True, {}, {})
+        CR.verdict("C9", True, True, {}, {})
 
 
 # ------------------------------------------------------------ controls
@@ -78,7 +82,7 @@ def test_record_and_seed_rule():
 @pytest.fixture(scope="module")
 def noise_claims():
     stack = N.noise_stack(M, WIDTHS, 0.2, seed=123)
-    return C.layer_claims(stack, WIDTHS, seed=0, **FAST)
+    return CL.layer_claims(stack, WIDTHS, seed=0, **FAST)
 
 
 def test_negative_control_noise_stack_does_not_beat_the_nulls(noise_claims):
@@ -90,7 +94,7 @@ def test_negative_control_noise_stack_does_not_beat_the_nulls(noise_claims):
     assert r["C1"]["holds_as_stated"] and r["C2"]["holds_as_stated"] and r["C3"]["holds_as_stated"]
     # ... and fails every one against the nulls (C2 is required; C1 and C3 recorded as measured)
     assert r["C2"]["holds_vs_null"] is False
-    assert abs(r["C2"]["vs_null"]["mean_advantage_over_matched_random"]) < C.MARGINS["C2_distance"]
+    assert abs(r["C2"]["vs_null"]["mean_advantage_over_matched_random"]) < CR.MARGINS["C2_distance"]
     assert r["C1"]["holds_vs_null"] is False and r["C3"]["holds_vs_null"] is False
     assert r["C2"]["vs_null"]["informative_depths"] == [6, 7, 8, 9]  # 25, 20, 15, 10 units
 
@@ -101,7 +105,7 @@ def test_positive_control_optimal_mk_stack_beats_the_nulls():
         mk = B.optimal_mk(M, mu)
         layers.append(np.repeat(np.arange(1, mk.size + 1), mk))
     layers += [B._distinct_partition(M, 2 ** w) for w in (5, 3, 2)]  # the diagonal: also on the bound
-    r = C.layer_claims(layers, WIDTHS, seed=0, which=("C1", "C2"), **FAST)
+    r = CL.layer_claims(layers, WIDTHS, seed=0, which=("C1", "C2"), **FAST)
     assert r["C2"]["holds_as_stated"] and r["C2"]["holds_vs_null"] is True
     assert r["C2"]["vs_null"]["n_informative"] == 4
     assert r["C2"]["vs_null"]["mean_advantage_over_matched_random"] > 0.02
@@ -111,11 +115,11 @@ def test_positive_control_optimal_mk_stack_beats_the_nulls():
 def test_control_network_enters_c1():
     stack = N.noise_stack(M, WIDTHS, 0.2, seed=7)
     flat = N.noise_stack(M, [20] * 6, 0.2, seed=9)  # constant width: resolution does not fall
-    r = C.layer_claims(stack, WIDTHS, seed=1, control_counts=flat, control_widths=[20] * 6, which=("C1",), **FAST)
+    r = CL.layer_claims(stack, WIDTHS, seed=1, control_counts=flat, control_widths=[20] * 6, which=("C1",), **FAST)
     assert r["C1"]["vs_null"]["checks"]["d"] is False
-    assert abs(r["C1"]["vs_null"]["control"]["resolution_drop"]) < C.MARGINS["C1_control_drop"]
+    assert abs(r["C1"]["vs_null"]["control"]["resolution_drop"]) < CR.MARGINS["C1_control_drop"]
     with pytest.raises(ValueError, match="control_widths: required"):
-        C.layer_claims(stack, WIDTHS, control_counts=flat)
+        CL.layer_claims(stack, WIDTHS, control_counts=flat)
 
 
 # ------------------------------------------------------------ nulls
@@ -134,7 +138,7 @@ def test_matched_random_matches_resolution():
 def test_informative_layers_rule_at_8000():
     pts = pd.DataFrame([N.layer_point(np.ones(M, np.int64)), N.layer_point(B._distinct_partition(M, 32)),
                         N.layer_point(N.bernoulli_counts(M, 15, 0.2, seed=0))])
-    info = C.informative_layers(pts)
+    info = C2.informative_layers(pts)
     assert info["excluded_because"].tolist() == ["at (1, 0)", "low-resolution branch", ""]
     assert info["branch_end_H_s_norm"].iloc[0] == pytest.approx(0.517, abs=1e-3)
 
@@ -147,7 +151,7 @@ def test_entropy_intervals_bracket_a_moderate_sample():
     iv = S.entropy_intervals(c, n_boot=50, seed=0)
     for q in ("H_s", "H_K", "H_s_norm", "H_K_norm"):
         assert iv[q]["lo"] < iv[q]["estimate"] < iv[q]["hi"] and iv[q]["sd"] > 0
-    t = C.layer_entropy_intervals([c, c], [10, 10], n_boot=20)
+    t = CL.layer_entropy_intervals([c, c], [10, 10], n_boot=20)
     assert {"H_s_norm_lo", "H_K_norm_hi", "H_K_bias"} <= set(t.columns) and len(t) == 2
 
 
@@ -216,26 +220,26 @@ class _FakeDBN:
 
 
 def test_sensitivity_and_verdict_changes():
-    out = C.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, references=False, which=("C1", "C2"),
-                        **FAST)
+    out = CL.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, references=False, which=("C1", "C2"),
+                         **FAST)
     assert set(out["variants"]) == {"threshold=0.3", "threshold=0.5", "sampled"}
     assert isinstance(out["any_verdict_changes"], bool)
     v = {"a": {"C1": {"holds_as_stated": True, "holds_vs_null": False}},
          "b": {"C1": {"holds_as_stated": True, "holds_vs_null": True}}}
-    assert C.verdict_changes(v, "a") == [{"variant": "b", "claim": "C1", "verdict": "holds_vs_null",
+    assert CL.verdict_changes(v, "a") == [{"variant": "b", "claim": "C1", "verdict": "holds_vs_null",
                                           "baseline": False, "value": True}]
-    assert C.verdict_changes({"a": v["a"], "c": v["a"]}, "a") == []
+    assert CL.verdict_changes({"a": v["a"], "c": v["a"]}, "a") == []
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: C.layer_claims([np.ones(10)], [5, 5]), "one width per layer"),
-    (lambda: C.layer_claims([np.ones(10), np.ones(12)], [5, 5]), "same M inputs"),
-    (lambda: C.layer_claims([np.ones(10)], [2]), "cannot come from a layer of width 2"),
-    (lambda: C.layer_claims([np.ones(10)], [5], seed=-1), "seed"),
-    (lambda: C.layer_claims([np.ones(10)], [5], which=("C5",)), "which"),
-    (lambda: C.layer_claims([np.ones(10)], [5], n_boot=1), "n_boot"),
-    (lambda: C.layer_claims([np.ones(10)], [5], margins={"C2": 0.1}), "margins: unknown keys"),
-    (lambda: C.layer_claims("abc", [5]), "counts_by_layer: expected a sequence"),
+    (lambda: CL.layer_claims([np.ones(10)], [5, 5]), "one width per layer"),
+    (lambda: CL.layer_claims([np.ones(10), np.ones(12)], [5, 5]), "same M inputs"),
+    (lambda: CL.layer_claims([np.ones(10)], [2]), "cannot come from a layer of width 2"),
+    (lambda: CL.layer_claims([np.ones(10)], [5], seed=-1), "seed"),
+    (lambda: CL.layer_claims([np.ones(10)], [5], which=("C5",)), "which"),
+    (lambda: CL.layer_claims([np.ones(10)], [5], n_boot=1), "n_boot"),
+    (lambda: CL.layer_claims([np.ones(10)], [5], margins={"C2": 0.1}), "margins: unknown keys"),
+    (lambda: CL.layer_claims("abc", [5]), "counts_by_layer: expected a sequence"),
     (lambda: N.matched_random(np.ones(10), 0), "width: must be >= 1"),
     (lambda: N.noise_stack(100, [3], p=1.5), "p: expected a probability"),
     (lambda: S.resample_counts(np.ones(5), np.random.default_rng(0), over="pixels"), "over"),
@@ -255,7 +259,7 @@ def test_plot_layer_errorbars_draws_intervals():
     from rr_utils.plotting import plot_layer_errorbars
 
     c = N.bernoulli_counts(2_000, 8, 0.3, seed=0)
-    t = C.layer_entropy_intervals([c, c], [8, 8], n_boot=10)
+    t = CL.layer_entropy_intervals([c, c], [8, 8], n_boot=10)
     fig, ax = plt.subplots()
     bars = plot_layer_errorbars(ax, t)
     assert len(bars.lines[2]) == 2  # one collection of x bars and one of y bars

@@ -1,4 +1,4 @@
-"""Tests for rr_utils.data (IDX reader, loaders, downloads) and rr_utils.io (atomic writes)."""
+"""Tests for rr_utils.data (loaders), rr_utils.idx (IDX reader, hashes), rr_utils.downloads and rr_utils.io (atomic writes)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from rr_utils import data as D
+from rr_utils import downloads as DL
+from rr_utils import idx as IDX
 from rr_utils.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 EMBEDDED = D.REPO_DATA_DIR / D.EMBEDDED_NPZ_NAME
@@ -66,7 +68,7 @@ def test_read_idx_round_trip(tmp_path, gz, shape):
     arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     # The name says nothing about compression: detection is by magic bytes.
     path = write_idx(tmp_path / "file.bin", arr, gz=gz)
-    got = D.read_idx(path)
+    got = IDX.read_idx(path)
     assert got.dtype == np.uint8 and got.shape == shape
     np.testing.assert_array_equal(got, arr)
     assert not got.flags.writeable
@@ -100,7 +102,7 @@ def test_read_idx_rejects_bad_files(tmp_path, case):
     path = tmp_path / "bad-file-idx"
     path.write_bytes(content)
     with pytest.raises(ValueError) as info:
-        D.read_idx(path)
+        IDX.read_idx(path)
     msg = str(info.value)
     assert str(path) in msg
     for fragment in fragments:
@@ -124,7 +126,7 @@ def test_read_idx_pair_rejects_mismatches(tmp_path, case):
     imgs = write_idx(tmp_path / "imgs", np.zeros(img_shape, np.uint8))
     labs = write_idx(tmp_path / "labs", labels)
     with pytest.raises(ValueError, match=fragment):
-        D.read_idx_pair(imgs, labs)
+        IDX.read_idx_pair(imgs, labs)
 
 
 # --------------------------------------------------------------------------- load_dataset: IDX sources
@@ -140,7 +142,7 @@ def test_raw_idx_preferred_over_embedded(tmp_path, capsys):
         assert ds.labels.dtype == np.int64
         np.testing.assert_array_equal(ds.images, images.reshape(len(images), -1) / np.float32(255))
         np.testing.assert_array_equal(ds.labels, labels)
-        assert ds.sha256 == D.content_sha256(images.reshape(len(images), -1), labels)
+        assert ds.sha256 == IDX.content_sha256(images.reshape(len(images), -1), labels)
     assert capsys.readouterr().out.count("[data] mnist/") == 2
 
 
@@ -225,7 +227,7 @@ def embedded_dir(tmp_path):
 
 
 def test_embedded_file_checksum():
-    assert D.sha256_file(EMBEDDED) == D.EMBEDDED_NPZ_SHA256
+    assert IDX.sha256_file(EMBEDDED) == D.EMBEDDED_NPZ_SHA256
 
 
 def test_embedded_splits(embedded_dir):
@@ -336,7 +338,7 @@ def md5_of(path: Path) -> str:
 def serve_idx_set(folder: Path, monkeypatch, name: str = "fashion-mnist") -> dict:
     """A small IDX set as .gz files in ``folder``; RAW_MD5[name] replaced by their MD5s. Returns the arrays."""
     arrays = write_idx_set(folder, n_train=20, n_test=5, gz=True)
-    monkeypatch.setitem(D.RAW_MD5, name, {f: md5_of(folder / f) for f in D.RAW_MD5[name]})
+    monkeypatch.setitem(DL.RAW_MD5, name, {f: md5_of(folder / f) for f in DL.RAW_MD5[name]})
     return arrays
 
 
@@ -349,11 +351,11 @@ def test_download_file_ok_and_skip(http_dir, tmp_path, capsys):
     (root / "src.gz").write_bytes(b"hello mnist" * 100)
     md5 = md5_of(root / "src.gz")
     dest = tmp_path / "out" / "file.gz"
-    assert D.download_file(base + "src.gz", dest, md5) == dest
+    assert DL.download_file(base + "src.gz", dest, md5) == dest
     assert dest.read_bytes() == (root / "src.gz").read_bytes()
     assert "downloaded" in capsys.readouterr().out
     (root / "src.gz").unlink()  # a second call must not need the source
-    D.download_file(base + "src.gz", dest, md5)
+    DL.download_file(base + "src.gz", dest, md5)
     assert "skipped" in capsys.readouterr().out
 
 
@@ -362,7 +364,7 @@ def test_download_file_md5_mismatch_leaves_nothing(http_dir, tmp_path):
     (root / "src.gz").write_bytes(b"x" * 5000)
     dest = tmp_path / "out" / "file.gz"
     with pytest.raises(ValueError, match=r"md5 mismatch, expected 0{32}, got [0-9a-f]{32}.*deleted.*not written"):
-        D.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
+        DL.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
     assert not dest.exists() and leftovers(dest.parent) == []  # no temporary file either
 
 
@@ -372,7 +374,7 @@ def test_download_file_mismatch_keeps_old_file(http_dir, tmp_path):
     dest = tmp_path / "file.gz"
     dest.write_bytes(b"old")
     with pytest.raises(ValueError, match="kept as it was"):
-        D.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
+        DL.download_file(base + "src.gz", dest, "0" * 32, verbose=False)
     assert dest.read_bytes() == b"old" and leftovers(tmp_path) == ["file.gz", "www"]
 
 
@@ -381,7 +383,7 @@ def test_download_file_replaces_a_bad_local_copy(http_dir, tmp_path):
     (root / "src.gz").write_bytes(b"published")
     dest = tmp_path / "file.gz"
     dest.write_bytes(b"truncated")
-    D.download_file(base + "src.gz", dest, md5_of(root / "src.gz"), verbose=False)
+    DL.download_file(base + "src.gz", dest, md5_of(root / "src.gz"), verbose=False)
     assert dest.read_bytes() == b"published"
 
 
@@ -389,9 +391,9 @@ def test_download_file_unreachable(http_dir, tmp_path):
     _, base = http_dir
     dest = tmp_path / "file.gz"
     with pytest.raises(ConnectionError, match="could not download .*404"):
-        D.download_file(base + "missing.gz", dest, "0" * 32, verbose=False)
+        DL.download_file(base + "missing.gz", dest, "0" * 32, verbose=False)
     with pytest.raises(ValueError, match="unsupported URL scheme 'file'"):
-        D.download_file((tmp_path / "x").as_uri(), dest, "0" * 32, verbose=False)
+        DL.download_file((tmp_path / "x").as_uri(), dest, "0" * 32, verbose=False)
     assert not dest.exists()
 
 
@@ -399,10 +401,10 @@ def test_download_raw_uses_mirrors_in_order(http_dir, tmp_path, monkeypatch):
     root, base = http_dir
     serve_idx_set(root / "good", monkeypatch, "mnist")
     dead = base + "dead/"
-    paths = D.download_raw("mnist", tmp_path / "dest", mirrors=[dead, base + "good"], verbose=False)
-    assert sorted(p.name for p in paths) == sorted(D.RAW_MD5["mnist"])
+    paths = DL.download_raw("mnist", tmp_path / "dest", mirrors=[dead, base + "good"], verbose=False)
+    assert sorted(p.name for p in paths) == sorted(DL.RAW_MD5["mnist"])
     with pytest.raises(ConnectionError, match="any mirror"):
-        D.download_raw("mnist", tmp_path / "dest2", mirrors=[dead], verbose=False)
+        DL.download_raw("mnist", tmp_path / "dest2", mirrors=[dead], verbose=False)
 
 
 def test_fashion_downloaded_from_the_url_override(http_dir, tmp_path, monkeypatch, capsys):
@@ -413,16 +415,16 @@ def test_fashion_downloaded_from_the_url_override(http_dir, tmp_path, monkeypatc
     monkeypatch.setenv("RR_FASHION_MNIST_URL", base + "fmnist/")
     monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
     monkeypatch.setenv("RR_DATA_DIR", str(tmp_path / "data"))
-    assert D.mirrors_for("fashion-mnist") == (base + "fmnist/",)
-    assert D.ensure_dataset("fashion-mnist") == ("downloaded", tmp_path / "data" / "raw" / "fashion-mnist")
+    assert DL.mirrors_for("fashion-mnist") == (base + "fmnist/",)
+    assert DL.ensure_dataset("fashion-mnist") == ("downloaded", tmp_path / "data" / "raw" / "fashion-mnist")
     assert "md5 of the four files checked" in capsys.readouterr().out
-    assert leftovers(tmp_path / "data" / "raw" / "fashion-mnist") == sorted(D.RAW_MD5["fashion-mnist"])
+    assert leftovers(tmp_path / "data" / "raw" / "fashion-mnist") == sorted(DL.RAW_MD5["fashion-mnist"])
     for split in D.SPLITS:
         ds = D.load_dataset("fashion-mnist", split, verbose=False)
         np.testing.assert_array_equal(ds.labels, arrays[split][1])
         np.testing.assert_array_equal(ds.images, arrays[split][0].reshape(len(ds), -1) / np.float32(255))
     shutil.rmtree(root / "fmnist")  # nothing is fetched again
-    assert D.ensure_dataset("fashion-mnist", verbose=False)[0] == "present"
+    assert DL.ensure_dataset("fashion-mnist", verbose=False)[0] == "present"
 
 
 def test_corrupted_download_is_rejected_and_not_kept(http_dir, tmp_path, monkeypatch):
@@ -435,7 +437,7 @@ def test_corrupted_download_is_rejected_and_not_kept(http_dir, tmp_path, monkeyp
     monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
     dest = tmp_path / "data" / "raw" / "fashion-mnist"
     with pytest.raises(ConnectionError) as info:
-        D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=[base + "fmnist"], verbose=False)
+        DL.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=[base + "fmnist"], verbose=False)
     msg = str(info.value)
     assert "train-images-idx3-ubyte.gz" in msg and "md5 mismatch" in msg and "checksum mismatch" in msg
     assert "train-images-idx3-ubyte.gz" not in leftovers(dest) and not [f for f in leftovers(dest) if "tmp" in f]
@@ -450,11 +452,11 @@ def test_ensure_prefers_a_copy_already_there(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(D.SYSTEM_DIRS, "fashion-mnist", (system,))
     monkeypatch.delenv("RR_NO_SYSTEM_DATA", raising=False)
     dead = ["http://127.0.0.1:9/"]  # would fail if tried
-    assert D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead) == ("present", system)
+    assert DL.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead) == ("present", system)
     assert "nothing downloaded" in capsys.readouterr().out
     write_idx_set(tmp_path / "data" / "raw" / "fashion-mnist")
     monkeypatch.setenv("RR_NO_SYSTEM_DATA", "1")
-    assert D.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead, verbose=False) == (
+    assert DL.ensure_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=dead, verbose=False) == (
         "present", tmp_path / "data" / "raw" / "fashion-mnist")
 
 

@@ -2,9 +2,10 @@
 
 requirements.txt pins what running the notebooks needs (``make setup``,
 ``make reproduce``); requirements-test.txt adds what the tests and benchmarks
-need (``make test``).  environment.yml lists both, for conda.  pyproject.toml
-names the same packages: the library's dependencies plus the ``run`` extra,
-and the ``test`` extra.
+need (``make test``), requirements-docs.txt what the docs site needs
+(``make docs``; ``make test`` installs it too).  environment.yml lists all
+three, for conda.  pyproject.toml names the same packages: the library's
+dependencies plus the ``run`` extra, the ``test`` extra and the ``docs`` extra.
 """
 
 import re
@@ -38,10 +39,11 @@ def _pyproject():
 
 def test_requirements_and_environment_agree():
     run, test = _file_pins("requirements.txt"), _file_pins("requirements-test.txt")
+    docs = _file_pins("requirements-docs.txt")
     env = _file_pins("environment.yml")
-    assert run and test, "no pins found"
-    assert not set(run) & set(test), "a package pinned in both requirements files"
-    assert {**run, **test} == env
+    assert run and test and docs, "no pins found"
+    assert not set(run) & set(test) and not (set(run) | set(test)) & set(docs), "a package pinned in two files"
+    assert {**run, **test, **docs} == env
 
 
 def test_test_requirements_build_on_the_run_requirements():
@@ -49,6 +51,9 @@ def test_test_requirements_build_on_the_run_requirements():
     assert "-r requirements.txt" in lines
     make = (ROOT / "Makefile").read_text()
     assert "-r requirements-test.txt" in make and re.search(r"^test: \$\(TEST_STAMP\)", make, flags=re.M)
+    # the docs site's tools: `make docs` installs them, and `make test` too (tests/test_docs_site.py builds the site)
+    assert "-r requirements-docs.txt" in make and re.search(r"^docs: \$\(DOCS_STAMP\)", make, flags=re.M)
+    assert re.search(r"^\$\(TEST_STAMP\): .*\$\(DOCS_STAMP\)", make, flags=re.M)
 
 
 def test_pyproject_names_the_same_packages():
@@ -57,6 +62,7 @@ def test_pyproject_names_the_same_packages():
     extras = {k: {_norm(d) for d in v} for k, v in project["optional-dependencies"].items()}
     assert deps | extras["run"] == set(_file_pins("requirements.txt"))
     assert extras["test"] == set(_file_pins("requirements-test.txt"))
+    assert extras["docs"] == set(_file_pins("requirements-docs.txt"))
     assert not deps & extras["run"]
 
 
@@ -70,7 +76,7 @@ def test_requires_python_matches_the_pins():
 def test_torch_is_pinned_and_the_cpu_build_is_documented():
     assert _file_pins("requirements.txt")["torch"] == "2.13.0"
     cpu_index = "https://download.pytorch.org/whl/cpu"
-    assert cpu_index in (ROOT / "README.md").read_text() and "TORCH_INDEX" in (ROOT / "Makefile").read_text()
+    assert cpu_index in (ROOT / "docs" / "running.md").read_text() and "TORCH_INDEX" in (ROOT / "Makefile").read_text()
 
 
 def test_environment_installs_the_package():
@@ -78,7 +84,7 @@ def test_environment_installs_the_package():
 
 
 def test_every_requirement_is_pinned():
-    for name in ("requirements.txt", "requirements-test.txt"):
+    for name in ("requirements.txt", "requirements-test.txt", "requirements-docs.txt"):
         for line in (ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()
             if line and not line.startswith("-r "):

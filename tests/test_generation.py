@@ -1,4 +1,4 @@
-"""Tests of rr_utils.generation: DBN sampling, projection, scores, grid."""
+"""Tests of rr_utils.generation (sampling, projection, classifier, scores) and plotting.image_grid."""
 
 import json
 
@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rr_utils.generation import (
-    ScoreReference,
-    generate_from_layer,
-    image_grid,
-    nearest_neighbour_distances,
-    project_down,
-    sample_scores,
-    train_classifier,
-)
+from rr_utils.generation.classifier import train_classifier
+from rr_utils.generation.metrics import nearest_neighbour_distances
+from rr_utils.generation.sampling import generate_from_layer, project_down
+from rr_utils.generation.scoring import ScoreReference, sample_scores
+from rr_utils.plotting import image_grid
 
 CPU = "cpu"  # fixed device: seeded streams differ between CPU and CUDA
 

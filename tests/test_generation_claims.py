@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rr_utils import generation as G
-from rr_utils.claims import generation as CG
+from rr_utils.claims import c4_generation as CG
+from rr_utils.generation import classifier, metrics, sampling, scoring
 
 CPU = "cpu"
 
@@ -37,20 +37,20 @@ class StubClassifier:
 
 def test_frechet_distance_hand_computed_gaussians():
     # diagonal: |m|^2 = 1 + 4; tr = 5 + 13; tr sqrt(C1 C2) = sqrt(4) + sqrt(36) = 8  ->  5 + 18 - 16 = 7
-    a = G.FeatureStats.from_moments([0, 0], np.diag([1.0, 4.0]))
-    b = G.FeatureStats.from_moments([1, 2], np.diag([4.0, 9.0]))
+    a = metrics.FeatureStats.from_moments([0, 0], np.diag([1.0, 4.0]))
+    b = metrics.FeatureStats.from_moments([1, 2], np.diag([4.0, 9.0]))
     # non-commuting: C1 = I so (C1 C2)^(1/2) = C2^(1/2), eigenvalues of C2 are 3 and 1
-    c = G.FeatureStats.from_moments([0, 0], np.eye(2))
-    d = G.FeatureStats.from_moments([3, 0], [[2.0, 1.0], [1.0, 2.0]])
+    c = metrics.FeatureStats.from_moments([0, 0], np.eye(2))
+    d = metrics.FeatureStats.from_moments([3, 0], [[2.0, 1.0], [1.0, 2.0]])
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2
-    e = G.FeatureStats.from_moments([0.5], [[0.25]])
-    f = G.FeatureStats.from_moments([-1.0], [[4.0]])
+    e = metrics.FeatureStats.from_moments([0.5], [[0.25]])
+    f = metrics.FeatureStats.from_moments([-1.0], [[4.0]])
     for method in ("eigh", "sqrtm"):
-        assert G.frechet_distance(a, b, method) == pytest.approx(7.0, rel=1e-12)
-        assert G.frechet_distance(c, d, method) == pytest.approx(9 + 2 + 4 - 2 * (1 + np.sqrt(3)), rel=1e-12)
-        assert G.frechet_distance(d, c, method) == pytest.approx(9 + 2 + 4 - 2 * (1 + np.sqrt(3)), rel=1e-12)
-        assert G.frechet_distance(e, f, method) == pytest.approx(1.5 ** 2 + 1.5 ** 2, rel=1e-12)
-        assert G.frechet_distance(d, d, method) == pytest.approx(0.0, abs=1e-12)
+        assert metrics.frechet_distance(a, b, method) == pytest.approx(7.0, rel=1e-12)
+        assert metrics.frechet_distance(c, d, method) == pytest.approx(9 + 2 + 4 - 2 * (1 + np.sqrt(3)), rel=1e-12)
+        assert metrics.frechet_distance(d, c, method) == pytest.approx(9 + 2 + 4 - 2 * (1 + np.sqrt(3)), rel=1e-12)
+        assert metrics.frechet_distance(e, f, method) == pytest.approx(1.5 ** 2 + 1.5 ** 2, rel=1e-12)
+        assert metrics.frechet_distance(d, d, method) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_frechet_distance_from_samples_converges_to_the_gaussian_value():
@@ -60,8 +60,8 @@ def test_frechet_distance_from_samples_converges_to_the_gaussian_value():
     m2 = np.arange(5) / 5
     x = rng.normal(size=(40_000, 5))
     y = rng.multivariate_normal(m2, C2, size=40_000)
-    exact = G.frechet_distance(G.FeatureStats.from_moments(np.zeros(5), np.eye(5)), G.FeatureStats.from_moments(m2, C2))
-    assert G.frechet_distance(x, y) == pytest.approx(exact, rel=0.03)
+    exact = metrics.frechet_distance(metrics.FeatureStats.from_moments(np.zeros(5), np.eye(5)), metrics.FeatureStats.from_moments(m2, C2))
+    assert metrics.frechet_distance(x, y) == pytest.approx(exact, rel=0.03)
 
 
 def test_frechet_methods_agree_on_singular_covariances():
@@ -69,26 +69,26 @@ def test_frechet_methods_agree_on_singular_covariances():
     rng = np.random.default_rng(1)
     x = np.maximum(rng.normal(size=(40, 64)) @ rng.normal(size=(64, 64)), 0)
     y = np.maximum(rng.normal(size=(300, 64)) @ rng.normal(size=(64, 64)) + 0.5, 0)
-    a, b = G.FeatureStats(x), G.FeatureStats(y)
-    fe = G.frechet_distance(a, b, "eigh")
-    fs = G.frechet_distance(a, b, "sqrtm")
+    a, b = metrics.FeatureStats(x), metrics.FeatureStats(y)
+    fe = metrics.frechet_distance(a, b, "eigh")
+    fs = metrics.frechet_distance(a, b, "sqrtm")
     assert fe > 0 and fe == pytest.approx(fs, rel=1e-6)
-    assert G.frechet_distance(x, x) == pytest.approx(0, abs=1e-8 * np.trace(a.cov))
+    assert metrics.frechet_distance(x, x) == pytest.approx(0, abs=1e-8 * np.trace(a.cov))
 
 
 def test_frechet_bad_input():
     with pytest.raises(ValueError, match="features"):
-        G.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+        metrics.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
     with pytest.raises(ValueError, match="at least 2 samples"):
-        G.FeatureStats(np.zeros((1, 3)))
+        metrics.FeatureStats(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="NaN"):
-        G.FeatureStats(np.array([[0.0, np.nan], [1.0, 2.0]]))
+        metrics.FeatureStats(np.array([[0.0, np.nan], [1.0, 2.0]]))
     with pytest.raises(ValueError, match="positive semi-definite"):
-        G.FeatureStats.from_moments([0, 0], [[1.0, 2.0], [2.0, 1.0]])
+        metrics.FeatureStats.from_moments([0, 0], [[1.0, 2.0], [2.0, 1.0]])
     with pytest.raises(ValueError, match="symmetric"):
-        G.FeatureStats.from_moments([0, 0], [[1.0, 0.5], [0.0, 1.0]])
+        metrics.FeatureStats.from_moments([0, 0], [[1.0, 0.5], [0.0, 1.0]])
     with pytest.raises(ValueError, match="method"):
-        G.frechet_distance(np.eye(3), np.eye(3), method="fast")
+        metrics.frechet_distance(np.eye(3), np.eye(3), method="fast")
 
 
 # --------------------------------------------------------------------------- diversity
@@ -99,13 +99,13 @@ def test_distinct_images_counts_binarised_shapes():
     a, b = (rng.random(784) > 0.5).astype(np.float32), (rng.random(784) > 0.5).astype(np.float32)
     grey_a = np.where(a > 0.5, 0.9, 0.1).astype(np.float32)  # same shape as a once thresholded at 0.5
     imgs = np.stack([a, a, a, grey_a, b, b])
-    assert G.distinct_images(imgs) == 2
-    assert G.distinct_images(imgs, threshold=0.95) == 3  # at 0.95 grey_a is blank: a, b, blank
-    assert G.distinct_images(imgs[:1]) == 1
+    assert metrics.distinct_images(imgs) == 2
+    assert metrics.distinct_images(imgs, threshold=0.95) == 3  # at 0.95 grey_a is blank: a, b, blank
+    assert metrics.distinct_images(imgs[:1]) == 1
     with pytest.raises(ValueError, match="threshold"):
-        G.distinct_images(imgs, threshold=1.0)
+        metrics.distinct_images(imgs, threshold=1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        G.distinct_images(imgs * 2)
+        metrics.distinct_images(imgs * 2)
 
 
 def test_within_class_diversity_hand_computed():
@@ -113,17 +113,17 @@ def test_within_class_diversity_hand_computed():
     x[1, :25] = 1.0  # class 0: distance 5 from image 0
     x[2, :16] = 1.0  # class 1: singleton, no pair
     x[3, :] = 0.0  # class 0 too: distances 0 (to image 0) and 5 (to image 1)
-    out = G.within_class_diversity(x, [0, 0, 1, 0])
+    out = metrics.within_class_diversity(x, [0, 0, 1, 0])
     assert out == {"mean_distance": pytest.approx((5 + 0 + 5) / 3), "n_pairs": 3, "n_classes_with_pairs": 1}
-    none = G.within_class_diversity(x[:3], [0, 1, 2])
+    none = metrics.within_class_diversity(x[:3], [0, 1, 2])
     assert np.isnan(none["mean_distance"]) and none["n_pairs"] == 0
     with pytest.raises(ValueError, match="labels"):
-        G.within_class_diversity(x, [0, 1])
+        metrics.within_class_diversity(x, [0, 1])
 
 
 def test_features_are_the_penultimate_layer():
     x = np.random.default_rng(0).random((7, 784)).astype(np.float32)
-    clf = G.DigitClassifier().train()  # features are taken in eval mode whatever the mode
+    clf = classifier.DigitClassifier().train()  # features are taken in eval mode whatever the mode
     f = clf.features(x)
     assert clf.training
     assert f.shape == (7, 256) and f.dtype == np.float32 and (f >= 0).all()
@@ -140,12 +140,12 @@ def test_prototypes_score_well_on_quality_but_badly_on_frechet():
         xte, _ = data.load_mnist("test", verbose=False)
     except FileNotFoundError as exc:
         pytest.skip(f"no MNIST data: {exc}")
-    clf = G.train_classifier(xtr[:2000], ytr[:2000], epochs=3, device=CPU)
-    ref = G.ScoreReference(clf, xte[:1000], xtr[2000:], device=CPU)
+    clf = classifier.train_classifier(xtr[:2000], ytr[:2000], epochs=3, device=CPU)
+    ref = scoring.ScoreReference(clf, xte[:1000], xtr[2000:], device=CPU)
     real = ref.real_scores(200)
     conf = clf.predict_proba(xtr[:2000])
     protos = np.stack([xtr[:2000][np.argmax(np.where(ytr[:2000] == c, conf[:, c], -1))] for c in range(10)])
-    proto = G.sample_scores(np.repeat(protos, 20, axis=0), ref)
+    proto = scoring.sample_scores(np.repeat(protos, 20, axis=0), ref)
     assert proto["n_distinct"] == 10 and real["n_distinct"] == 200
     assert proto["quality"] > real["quality"] and proto["within_class_diversity"] == 0
     assert proto["frechet_distance"] > 3 * real["frechet_distance"]
@@ -157,20 +157,20 @@ def test_prototypes_score_well_on_quality_but_badly_on_frechet():
 
 def test_snapshots_equal_separate_runs():
     layers = random_stack([784, 20, 5])
-    snaps = G.generate_snapshots(layers, 2, steps=(7, 3, 12), n_chains=6, seed=4, device=CPU)
+    snaps = sampling.generate_snapshots(layers, 2, steps=(7, 3, 12), n_chains=6, seed=4, device=CPU)
     assert sorted(snaps) == [3, 7, 12]
     for n, imgs in snaps.items():
-        np.testing.assert_array_equal(imgs, G.generate_from_layer(layers, 2, n_chains=6, n_steps=n, seed=4, device=CPU))
+        np.testing.assert_array_equal(imgs, sampling.generate_from_layer(layers, 2, n_chains=6, n_steps=n, seed=4, device=CPU))
     with pytest.raises(ValueError, match="steps"):
-        G.generate_snapshots(layers, 1, steps=())
+        sampling.generate_snapshots(layers, 1, steps=())
     with pytest.raises(ValueError, match="steps"):
-        G.generate_snapshots(layers, 1, steps=(0, 5))
+        sampling.generate_snapshots(layers, 1, steps=(0, 5))
 
 
 def test_layer_scores_tables():
     rng = np.random.default_rng(0)
     real = (rng.random((300, 784)) < 0.3).astype(np.float32)
-    ref = G.ScoreReference(StubClassifier(), real[:200], real[200:], device=CPU)
+    ref = scoring.ScoreReference(StubClassifier(), real[:200], real[200:], device=CPU)
     images, pooled, runs = CG.layer_scores(random_stack([784, 20, 5]), ref, chain_seeds=(0, 1), n_chains=5,
                                            steps=(6, 3), device=CPU)
     assert sorted(images) == [1, 2] and images[2][6].shape == (10, 784)
@@ -180,7 +180,7 @@ def test_layer_scores_tables():
     assert (pooled["frechet_distance"] >= 0).all() and (pooled["real_n_generated"] == 10).all()
     assert (pooled["n_distinct"] <= 10).all() and (pooled["gen_seconds"] > 0).all()
     # pooled images are the runs of each chain seed, in order
-    np.testing.assert_array_equal(images[1][3][:5], G.generate_from_layer(random_stack([784, 20, 5]), 1, 5, 3, seed=0,
+    np.testing.assert_array_equal(images[1][3][:5], sampling.generate_from_layer(random_stack([784, 20, 5]), 1, 5, 3, seed=0,
                                                                           device=CPU))
     with pytest.raises(ValueError, match="chain_seeds"):
         CG.layer_scores(random_stack([784, 20, 5]), ref, chain_seeds=(0, 0), n_chains=5, steps=(3,), device=CPU)
@@ -193,12 +193,12 @@ def test_layer_scores_tables():
 def test_score_reference_bad_input():
     real = np.zeros((10, 784), np.float32)
     with pytest.raises(ValueError, match="features"):
-        G.ScoreReference(object(), real, real, device=CPU)
-    ref = G.ScoreReference(StubClassifier(), real, real, device=CPU)
+        scoring.ScoreReference(object(), real, real, device=CPU)
+    ref = scoring.ScoreReference(StubClassifier(), real, real, device=CPU)
     with pytest.raises(ValueError, match="pixels"):
-        G.sample_scores(np.zeros((5, 100), np.float32), ref)
+        scoring.sample_scores(np.zeros((5, 100), np.float32), ref)
     with pytest.raises(ValueError, match="ScoreReference"):
-        G.sample_scores(real, StubClassifier())
+        scoring.sample_scores(real, StubClassifier())
 
 
 # --------------------------------------------------------------------------- paired comparison and verdicts

@@ -110,3 +110,47 @@ def test_another_dataset_saves_and_reads_its_own_subfolder(dirs):
     assert not (dirs / "figures" / "quick" / "fig03_x.png").exists()
     with pytest.raises(ValueError, match="dataset: expected one of"):
         start("03_x", True, dataset="cifar")
+
+
+# ------------------------------------------------------------------ the run's data and networks
+
+
+def test_the_run_owns_its_splits_and_names_its_networks(dirs):
+    from rr_utils import experiments as X
+
+    run = start("04_x", True)
+    splits = run.splits()
+    assert splits is run.splits()  # loaded once
+    ref = X.load_splits("mnist", True)
+    assert splits["dataset"] == "mnist" and (splits["train"] == ref["train"]).all() and (splits["test"] == ref["test"]).all()
+    other = run.splits("fashion-mnist")
+    assert other["dataset"] == "fashion-mnist" and len(other["train"]) == X.QUICK_TRAIN
+    assert run.spec(1, hidden_sizes=[50, 10]).name == "mnist_50-10_s1"
+    assert run.spec(0, dataset="fashion-mnist").dataset == "fashion-mnist"
+    assert run.config(0) == X.dbn_config(True, 0)
+    assert run.config(2, hidden_sizes=[30], recipe="classical") == X.dbn_config(True, 2, hidden_sizes=(30,),
+                                                                                recipe="classical")
+    assert start("04_x", False, save=True).config(0) == X.dbn_config(False, 0)
+
+
+def test_run_network_is_the_network_the_workflow_trains(dirs, monkeypatch):
+    from rr_utils import experiments as X
+    from rr_utils.networks import NetworkSpec
+
+    monkeypatch.setenv("RR_CACHE_DIR", str(dirs / "cache"))
+    run = start("07_x", True)
+    net = run.network(0, hidden_sizes=[7], epochs=1)
+    assert net.key == X.train(X.dbn_config(True, 0, hidden_sizes=(7,), epochs=1), X.load_splits("mnist", True)).key
+    spec = NetworkSpec("mnist", 0, hidden_sizes=(7,), rows=300, epochs=1)
+    few = run.network(0, hidden_sizes=[7], rows=300, epochs=1)
+    assert few.key == X.train(spec.config(True), spec.splits(True)).key != net.key
+
+
+@pytest.mark.parametrize("spec, match", [({"seed": -1}, r"seed: expected an integer >= 0"),
+                                         ({"widths": [3]}, r"network spec: unknown fields \['widths'\]"),
+                                         ({"dataset": "cifar"}, r"dataset: expected one of")])
+def test_run_network_names_a_bad_spec(dirs, spec, match):
+    run = start("07_x", True)
+    seed = spec.pop("seed", 0)
+    with pytest.raises(ValueError, match=match):
+        run.network(seed, **spec)

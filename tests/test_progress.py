@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rr_utils import generation as G
+from rr_utils.generation import sampling
 from rr_utils.progress import in_jupyter_kernel, show_progress
 
 
@@ -22,8 +22,8 @@ def test_generation_with_a_bar_gives_the_same_images(capsys):
     rng = np.random.default_rng(0)
     layers = [(rng.normal(0, 0.3, (16, 8)).astype(np.float32), np.zeros(16, np.float32), np.zeros(8, np.float32)),
               (rng.normal(0, 0.3, (8, 4)).astype(np.float32), np.zeros(8, np.float32), np.zeros(4, np.float32))]
-    quiet = G.generate_from_layer(layers, 2, n_chains=5, n_steps=30, seed=1, device="cpu", progress=False)
-    shown = G.generate_from_layer(layers, 2, n_chains=5, n_steps=30, seed=1, device="cpu", progress=True)
+    quiet = sampling.generate_from_layer(layers, 2, n_chains=5, n_steps=30, seed=1, device="cpu", progress=False)
+    shown = sampling.generate_from_layer(layers, 2, n_chains=5, n_steps=30, seed=1, device="cpu", progress=True)
     np.testing.assert_array_equal(quiet, shown)
     assert "generating from layer 2" in capsys.readouterr().err  # the bar went to stderr (text: no widget here)
 
@@ -32,4 +32,4 @@ def test_generation_with_a_bar_gives_the_same_images(capsys):
 def test_bad_steps_still_rejected_with_a_bar(bad):
     layers = [(np.zeros((4, 2), np.float32), np.zeros(4, np.float32), np.zeros(2, np.float32))]
     with pytest.raises(ValueError, match="n_steps"):
-        G.generate_from_layer(layers, 1, n_steps=bad, progress=True)
+        sampling.generate_from_layer(layers, 1, n_steps=bad, progress=True)

@@ -19,6 +19,7 @@ import pytest
 from rr_utils import beyond as Y
 from rr_utils import data as D
 from rr_utils import experiments as X
+from rr_utils import idx as IDX
 
 SUBSET = D.REPO_DATA_DIR / D.FASHION_QUICK_NPZ_NAME
 N = D.FASHION_QUICK_ROWS
@@ -58,14 +59,14 @@ def same_bits(a: D.Dataset, b: D.Dataset) -> bool:
 
 def test_subset_file_checksum_and_provenance():
     assert SUBSET.stat().st_size < 3_000_000
-    assert D.sha256_file(SUBSET) == D.FASHION_QUICK_NPZ_SHA256
+    assert IDX.sha256_file(SUBSET) == D.FASHION_QUICK_NPZ_SHA256
     with np.load(SUBSET, allow_pickle=False) as z:
         prov = json.loads(z["provenance"].item())
         for split in D.SPLITS:
             images, labels = z[f"{split}_images"], z[f"{split}_labels"]
             assert images.dtype == np.uint8 and images.shape == (N, 784)
             assert labels.dtype == np.uint8 and labels.shape == (N,) and labels.max() <= 9
-            assert D.content_sha256(images, labels) == D.FASHION_QUICK_CONTENT_SHA256[split]
+            assert IDX.content_sha256(images, labels) == D.FASHION_QUICK_CONTENT_SHA256[split]
             info = prov["splits"][split]
             assert info["rows"] == N and info["content_sha256"] == D.FASHION_QUICK_CONTENT_SHA256[split]
             assert info["source_rows"] == {"train": 60_000, "test": 10_000}[split]
@@ -118,7 +119,7 @@ def test_newcomer_gets_quick_rows_from_the_subset(newcomer, capsys):
         assert "quick subset" in ds.source and D.FASHION_QUICK_NPZ_NAME in ds.source
         few = D.load_dataset("fashion-mnist", split, rows=5, verbose=False)
         np.testing.assert_array_equal(few.images, ds.images[:5])
-        assert few.sha256 == D.content_sha256(np.rint(few.images * 255).astype(np.uint8), few.labels.astype(np.uint8))
+        assert few.sha256 == IDX.content_sha256(np.rint(few.images * 255).astype(np.uint8), few.labels.astype(np.uint8))
     assert capsys.readouterr().out.count("from quick subset") == 2
 
 
@@ -224,7 +225,7 @@ def test_rows_on_idx_files(tmp_path):
     ds = D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False, rows=4)
     np.testing.assert_array_equal(ds.images, images[:4].reshape(4, -1) / np.float32(255))
     np.testing.assert_array_equal(ds.labels, labels[:4])
-    assert ds.sha256 == D.content_sha256(images[:4].reshape(4, -1), labels[:4])
+    assert ds.sha256 == IDX.content_sha256(images[:4].reshape(4, -1), labels[:4])
     whole = D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False)
     more = D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False, rows=100)  # as [:100]: all 7
     assert same_bits(whole, more) and more.source == whole.source

