@@ -207,6 +207,29 @@ class Run:
         if not self.quick:
             print(f"{what}: {how_long}.", flush=True)
 
+    def finding(self, template: str, **results):
+        """What a figure shows, in words, with its numbers read from this run's ``results``.
+
+        Parameters
+        ----------
+        template : str
+            Markdown with Jinja2 expressions and ``rr_utils.text``'s filters, e.g.
+            ``"relevance peaks at the {{ c1.as_stated.relevance_peak_units }}-unit layer"``.
+        **results
+            The values the expressions read (the run's own results, as saved).
+
+        Returns
+        -------
+        IPython.display.Markdown
+            Shown as the cell's output, so the executed notebook and the docs site carry the
+            sentence with this run's numbers; a missing value is an error, never a blank.
+        """
+        from IPython.display import Markdown
+
+        from rr_utils.text import render
+
+        return Markdown(render(template, **results).strip())
+
     def figures_dir(self) -> Path:
         """Where this run's figures go (``rr_utils.artifacts.figures_dir``).
 

@@ -154,3 +154,19 @@ def test_run_network_names_a_bad_spec(dirs, spec, match):
     seed = spec.pop("seed", 0)
     with pytest.raises(ValueError, match=match):
         run.network(seed, **spec)
+
+
+def test_finding_renders_the_runs_numbers_and_refuses_missing_ones(tmp_path, monkeypatch):
+    import jinja2
+
+    from rr_utils.notebook import start
+
+    monkeypatch.setenv("RR_RESULTS_DIR", str(tmp_path / "results"))
+    run = start("04_relevance_across_layers", quick=True)
+    md = run.finding("peak at the {{ c1.units }}-unit layer, C1 {{ c1.ok | held }}, {{ c1.x | f('.3f') }}",
+                     c1={"units": 15, "ok": True, "x": 0.01591})
+    assert md.data == "peak at the 15-unit layer, C1 held, 0.016"
+    with pytest.raises(jinja2.UndefinedError):
+        run.finding("{{ c1.missing }}", c1={})
+    with pytest.raises(ValueError, match="expected true/false"):
+        run.finding("{{ c1 | verdict }}", c1=1)
