@@ -14,8 +14,6 @@ the committed artifacts and nothing else:
   one full-width figure per JSON sidecar of ``figures/[<data set>/]``, its
   caption, the notebook that made it (linked to its rendered page), the
   commit, the parameters and the PDF.
-* ``docs/generated/claims_summary.md``, only when missing: a placeholder
-  table of the verdicts of ``results/[<data set>/]claims.json``.
 
 ``docs/notebooks/`` and ``docs/figures/`` are git-ignored and rewritten on
 every build (a file whose content did not change is left alone, so Sphinx's
@@ -243,34 +241,6 @@ def figures_page(dataset: str, records: list[dict], notebooks: dict[str, str], q
     return "\n".join(lines)
 
 
-def claims_summary(results: Path, data_sets: list[str]) -> str:
-    """A placeholder claims summary: one row per claim, one verdict column per data set and kind of verdict."""
-    lines = ["<!-- Placeholder written by docs/_ext/rr_docs.py when this file is missing. -->", ""]
-    tables = []
-    for ds in data_sets:
-        path = _sub(results, ds) / "claims.json"
-        if path.is_file():
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            tables.append((ds, doc.get("claims", []) if isinstance(doc, dict) else []))
-    if not tables:
-        return "\n".join(lines + ["No verdicts yet: notebook 08 writes `results/claims.json` (`make reproduce`).", ""])
-
-    def verdict(v):
-        return {True: "holds", False: "does not hold"}.get(v, "–" if v is None else str(v))
-
-    lines += ["| claim | " + " | ".join(f"{display_name(ds)} as stated | {display_name(ds)} against the references"
-                                       for ds, _ in tables) + " |",
-              "|---|" + "---|---|" * len(tables)]
-    ids = list(dict.fromkeys(c.get("id") for _, claims in tables for c in claims))
-    for cid in ids:
-        row = [f"**{md_escape(cid)}**"]
-        for _, claims in tables:
-            c = next((c for c in claims if c.get("id") == cid), {})
-            row += [verdict(c.get("holds_as_stated")), verdict(c.get("decision_vs_null", c.get("holds_vs_null")))]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines + [""])
-
-
 # --------------------------------------------------------------------------- the build step
 
 
@@ -316,9 +286,6 @@ def generate(quick: bool = False, docs: Path = DOCS) -> dict[str, list[str]]:
                 path.unlink()
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
-    summary = docs / "generated" / "claims_summary.md"
-    if not summary.is_file():
-        write_if_changed(summary, claims_summary(results, data_sets))
     return done
 
 

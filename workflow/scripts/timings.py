@@ -43,13 +43,11 @@ def main(argv=None) -> int:
     training = {}
     for name, v in sorted(networks.items()):
         if v["source"] != "model-cache":
-            t = training.setdefault(v["dataset"], {"networks": 0, "cpu_s": 0.0, "max_cpu_s": 0.0})
+            t = training.setdefault(v["dataset"], {"networks": 0, "cpu_s": 0.0})
             t["networks"] += 1
             t["cpu_s"] = round(t["cpu_s"] + v["cpu_s"], 1)
-            t["max_cpu_s"] = max(t["max_cpu_s"], v["cpu_s"])
     doc = {"notebooks": notebooks, "total_s": round(sum(notebooks.values()), 1), "networks": networks,
            "training": training,
-           "training_cpu_s": round(sum(v["cpu_s"] for v in networks.values() if v["source"] != "model-cache"), 1),
            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
                       f"{platform.python_version()}"}
     tmp = out.with_name(f".{out.name}.tmp")
