@@ -235,7 +235,21 @@ def test_committed_notebooks_each_declare_their_networks_and_data_sets():
         for run in runs:
             W.run_network_specs(config, run, quick)  # raises for a notebook without an entry
     seeds08 = W.run_network_specs(config, "08_seeds_and_claims", False)
-    assert [s["seed"] for s in seeds08] == [0, 1, 2, 3, 4]
+    assert [s["seed"] for s in seeds08] == list(range(10))  # MNIST: 10 seeds
+    seeds08f = W.run_network_specs(config, "08_seeds_and_claims@fashion-mnist", False)
+    assert [s["seed"] for s in seeds08f] == [0, 1, 2, 3, 4]
+    assert [s["seed"] for s in W.run_network_specs(config, "08_seeds_and_claims", True)] == [0, 1]
+
+
+def test_grid_seeds_per_data_set_and_a_data_set_without_seeds_is_named():
+    config = {"grid": {"datasets": ["mnist", "fashion-mnist"], "archs": ["default"], "rows": [None],
+                       "seeds": {"mnist": [0, 1, 2], "fashion-mnist": [0]}}}
+    assert [(s["dataset"], s["seed"]) for s in W.grid_specs(config, False)] == [
+        ("mnist", 0), ("mnist", 1), ("mnist", 2), ("fashion-mnist", 0)]
+    assert W.grid_seeds(config, False, "fashion-mnist") == [0]
+    config["grid"]["seeds"] = {"mnist": [0]}
+    with pytest.raises(ValueError, match="no seeds for data set 'fashion-mnist'"):
+        W.grid_specs(config, False)
 
 
 def test_each_results_file_has_one_writer():

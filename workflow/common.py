@@ -144,7 +144,7 @@ def grid_specs(config: dict, quick: bool) -> list[dict]:
     for d in g["datasets"]:
         for arch in g["archs"]:
             for rows in g["rows"]:
-                for seed in g["seeds"]:
+                for seed in _seeds(g, d):
                     s = {"dataset": d, "seed": int(seed)}
                     if arch not in (None, "default"):
                         s["hidden_sizes"] = [int(h) for h in str(arch).split("-")]
@@ -176,6 +176,16 @@ def run_network_specs(config: dict, run: str, quick: bool) -> list[dict]:
     return out
 
 
-def grid_seeds(config: dict, quick: bool) -> list[int]:
+def _seeds(g: dict, dataset: str) -> list[int]:
+    """The grid's seeds on ``dataset``: ``seeds`` is one list for every data set, or a list per data set."""
+    seeds = g["seeds"]
+    if isinstance(seeds, dict):
+        if dataset not in seeds:
+            raise ValueError(f"workflow/config.yaml: grid.seeds names no seeds for data set {dataset!r}")
+        seeds = seeds[dataset]
+    return [int(s) for s in seeds]
+
+
+def grid_seeds(config: dict, quick: bool, dataset: str = PRIMARY) -> list[int]:
     g = dict(config["grid"]) | (dict(config.get("quick_grid") or {}) if quick else {})
-    return [int(s) for s in g["seeds"]]
+    return _seeds(g, dataset)
