@@ -229,7 +229,7 @@ def test_c4_holds_when_the_zipf_layer_is_clearly_best():
     assert v["holds_as_stated"] and v["holds_vs_null"] is None  # no reference without learning generates
     assert v["as_stated"]["fraction_target_best"] == 1.0 and v["as_stated"]["D"]["ci_high"] < 0
     assert v["id"] == "C4" and v["text"] == CG.TEXT_C4 and v["evidence"]["n_seeds"] == 3
-    json.dumps(v)
+    json.dumps(v.as_dict())  # a record (records.GenerationVerdict): its dict is plain JSON
 
 
 def test_c4_fails_as_stated_when_another_layer_is_best():
