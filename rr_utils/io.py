@@ -145,7 +145,9 @@ def json_default(obj: Any) -> Any:
     numpy / torch scalars become Python int / float / bool (a float is then
     written with Python's shortest round-trip repr, so output is deterministic);
     arrays and tensors become nested lists; paths become strings; sets become
-    sorted lists; dataclasses become dicts. Anything else raises TypeError.
+    sorted lists; an object with a ``__json__`` method becomes what it returns (the
+    claims' records, ``rr_utils.claims.records``), other dataclasses dicts.
+    Anything else raises TypeError.
     """
     if hasattr(obj, "detach") and hasattr(obj, "cpu") and hasattr(obj, "tolist"):  # torch tensor
         return obj.detach().cpu().tolist()
@@ -166,6 +168,9 @@ def json_default(obj: Any) -> Any:
         return os.fspath(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
+    to_json = getattr(type(obj), "__json__", None)  # a record that knows its JSON (rr_utils.claims.records)
+    if to_json is not None:
+        return to_json(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

@@ -56,6 +56,7 @@ import pandas as pd
 from rr_utils.generation import sampling
 from rr_utils.generation.scoring import ScoreReference, sample_scores
 from rr_utils._checks import check_int, check_steps, is_int, is_real
+from rr_utils.claims.records import GenerationVerdict, HypothesisVerdict
 
 __all__ = [
     "TEXT_C4",
@@ -328,9 +329,9 @@ def _check_margin(margin) -> float:
 
 
 def claim_c4(scores: pd.DataFrame, zipf_depth, *, bound_point_depth=None, score: str = PRIMARY_SCORE,
-             lower_is_better=None, confidence: float = 0.95, margin: float = 0.0) -> dict:
-    """Verdict record for C4: {"id", "text", "holds_as_stated", "holds_vs_null", "as_stated", "vs_null", "note",
-    "evidence", "by_bound_point", "confounded_with_width"}.
+             lower_is_better=None, confidence: float = 0.95, margin: float = 0.0) -> GenerationVerdict:
+    """Verdict record for C4 (``records.GenerationVerdict``): {"id", "text", "holds_as_stated", "holds_vs_null",
+    "as_stated", "vs_null", "note", "evidence", "by_bound_point", "confounded_with_width"}.
 
     ``scores``: pooled scores, one row per (seed, depth) at one number of steps
     (``layer_scores``' ``pooled`` with a ``seed`` column added, concatenated over
@@ -367,7 +368,7 @@ def claim_c4(scores: pd.DataFrame, zipf_depth, *, bound_point_depth=None, score:
                                  "same_layer_as_zipf_layer": [
                                      r["target_depth"] == q["target_depth"] for r, q in
                                      zip(comp["per_seed"], b["per_seed"])]}
-    return out
+    return GenerationVerdict.from_dict(out)
 
 
 def _target_units(scores: pd.DataFrame, comp: dict) -> list:
@@ -383,17 +384,18 @@ def _target_units(scores: pd.DataFrame, comp: dict) -> list:
 
 
 def max_relevance_hypothesis(scores: pd.DataFrame, max_relevance_depth, *, score: str = PRIMARY_SCORE,
-                             lower_is_better=None, confidence: float = 0.95, margin: float = 0.0) -> dict:
+                             lower_is_better=None, confidence: float = 0.95, margin: float = 0.0) -> HypothesisVerdict:
     """The README's finding "the maximal-relevance layer generates best", tested like ``claim_c4``.
 
     ``max_relevance_depth``: {seed: depth of the layer with the largest H[K]}
-    (``max_relevance_depth``). Stated before the test was run; recorded whatever it shows.
+    (``max_relevance_depth``). Stated before the test was run; recorded whatever it shows
+    (``records.HypothesisVerdict``).
     """
     margin = _check_margin(margin)
     comp = paired_comparison(scores, max_relevance_depth, score, lower_is_better, confidence)
     out = _verdict("H_max_relevance", TEXT_MAX_RELEVANCE, comp, margin, "the maximal-relevance layer")
     out["stated_beforehand"] = True
-    return out
+    return HypothesisVerdict.from_dict(out)
 
 
 def max_relevance_depth(table: pd.DataFrame, split: str = "train") -> int:

@@ -37,6 +37,7 @@ from rr_utils.claims import c3_power_laws as C3
 from rr_utils.claims import nulls as N
 from rr_utils.claims import references as R
 from rr_utils.claims import rules
+from rr_utils.claims.records import LayerClaims
 from rr_utils.claims import stats as S
 
 __all__ = [
@@ -113,7 +114,7 @@ def layer_claims(counts_by_layer, widths, *, untrained=None, n_untrained: int = 
                  inputs=None, n_projections: int = 20, seed=0, control_counts=None, control_widths=None, n_draws: int = 5,
                  n_boot: int = 30, n_boot_ci: int = 200, n_gof: int = 100, stack_biases=(0.2, 0.5),
                  margins: dict | None = None, which=("C1", "C2", "C3"), bootstrap_all_layers: bool = False,
-                 reference_cache: dict | None = None) -> dict:
+                 reference_cache: dict | None = None) -> LayerClaims:
     """Claims C1, C2 and C3 on one network, each with ``holds_as_stated`` and ``holds_vs_null``.
 
     Parameters
@@ -164,11 +165,18 @@ def layer_claims(counts_by_layer, widths, *, untrained=None, n_untrained: int = 
 
     Returns
     -------
-    dict
-        ``{"C1": record, "C2": record, "C3": record}`` (``rules.verdict``); each ``vs_null`` holds
-        the ``comparisons`` with each strong reference (``decision.Comparison.as_dict``), the
-        ``decision`` ("holds", "undecided", "does not hold") and the references used. The rules
-        are in the modules ``c1_hierarchy``, ``c2_near_bound`` and ``c3_power_laws``.
+    LayerClaims
+        ``{"C1": record, "C2": record, "C3": record}``, also ``claims.C2`` (``records.ClaimVerdict``,
+        from ``rules.verdict``); each ``vs_null`` holds the ``comparisons`` with each strong reference
+        (``decision.Comparison.as_dict``), the ``decision`` ("holds", "undecided", "does not hold")
+        and the references used. The rules are in the modules ``c1_hierarchy``, ``c2_near_bound``
+        and ``c3_power_laws``.
+
+    Raises
+    ------
+    ValueError
+        For counts and widths that do not match, unknown ``margins`` or ``which``, a reference
+        source of the wrong kind or shape, or a control network without its widths.
     """
     layers, widths, M = _check_layers(counts_by_layer, widths)
     unknown = set(margins or {}) - set(rules.MARGINS)
@@ -249,7 +257,7 @@ def layer_claims(counts_by_layer, widths, *, untrained=None, n_untrained: int = 
     if "C3" in which:
         out["C3"] = C3.evaluate(layers, widths, points, fits, matched_fn, stacks_counts, strong, n_boot, n_gof, rng_3, margins,
                         bootstrap_all_layers)
-    return out
+    return LayerClaims(out)
 
 
 # ----------------------------------------------------- error bars, sensitivity

@@ -5,7 +5,8 @@ tolerances of ``holds_as_stated`` (the paper gives none); ``MARGINS`` how much
 larger an effect must be than the weak references' (``nulls``) when no strong
 reference is given; ``HS_EDGE`` where a layer counts as sitting at (1, 0).
 
-The record of one claim on one network (``verdict``)::
+The record of one claim on one network (``verdict``), a ``records.ClaimVerdict``
+read by attribute (``v.vs_null.decision``) or as the dict it replaces::
 
     {"id": "C2", "text": ..., "holds_as_stated": bool, "holds_vs_null": bool | None,
      "as_stated": {numbers, "rule": ...},
@@ -14,14 +15,18 @@ The record of one claim on one network (``verdict``)::
 
 ``decide`` turns the comparisons with the references into ``holds_vs_null`` and
 the decision; across seeds, ``seed_rule`` turns per-seed records into the entry
-of ``results/claims.json``: a verdict holds if it holds in at least
+of ``results/claims.json`` (a ``records.SeedVerdict``): a verdict holds if it holds in at least
 ``MIN_FRACTION`` of the seeds (our rule). ``json_round`` rounds the numbers of a
 record the one way every claim does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+
+from rr_utils.claims.records import ClaimVerdict, SeedEvidence, SeedVerdict
 
 __all__ = ["TEXT", "TOLERANCES", "MARGINS", "HS_EDGE", "MIN_FRACTION", "verdict", "seed_rule", "json_round",
            "decide"]
@@ -59,7 +64,7 @@ MIN_FRACTION = 0.8  # seed rule: a verdict holds if it holds in at least this sh
 
 
 def verdict(cid: str, holds_as_stated: bool, holds_vs_null, as_stated: dict, vs_null: dict,
-            note: str = "") -> dict:
+            note: str = "") -> ClaimVerdict:
     """The record of one claim on one network (also the shape C4 uses).
 
     Parameters
@@ -77,8 +82,14 @@ def verdict(cid: str, holds_as_stated: bool, holds_vs_null, as_stated: dict, vs_
 
     Returns
     -------
-    dict
-        ``{"id", "text", "holds_as_stated", "holds_vs_null", "as_stated", "vs_null", "note"}``.
+    ClaimVerdict
+        Its keys (``as_dict``): ``{"id", "text", "holds_as_stated", "holds_vs_null", "as_stated",
+        "vs_null", "note"}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``cid``, a verdict that is not a bool (or None), numbers not in a dict.
     """
     if cid not in TEXT:
         raise ValueError(f"cid: expected one of {sorted(TEXT)}, got {cid!r}")
@@ -87,11 +98,11 @@ def verdict(cid: str, holds_as_stated: bool, holds_vs_null, as_stated: dict, vs_
     if holds_vs_null is not None and not isinstance(holds_vs_null, (bool, np.bool_)):
         raise ValueError(f"holds_vs_null: expected a bool or None, got {holds_vs_null!r}")
     for name, d in (("as_stated", as_stated), ("vs_null", vs_null)):
-        if not isinstance(d, dict):
+        if not isinstance(d, Mapping):
             raise ValueError(f"{name}: expected a dict of the numbers behind the verdict, got {type(d).__name__}")
-    return {"id": cid, "text": TEXT[cid], "holds_as_stated": bool(holds_as_stated),
-            "holds_vs_null": None if holds_vs_null is None else bool(holds_vs_null),
-            "as_stated": as_stated, "vs_null": vs_null, "note": str(note)}
+    return ClaimVerdict(id=cid, text=TEXT[cid], holds_as_stated=bool(holds_as_stated),
+                        holds_vs_null=None if holds_vs_null is None else bool(holds_vs_null),
+                        as_stated=as_stated, vs_null=vs_null, note=str(note))
 
 
 def _fraction(values) -> float | None:
@@ -110,7 +121,7 @@ def _t_interval(x, level: float = 0.95) -> dict:
     return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half), "n": int(x.size)}
 
 
-def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> dict:
+def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> SeedVerdict:
     """One claim's entry of results/claims.json from its per-seed records (``verdict``).
 
     Each verdict holds if it holds in at least ``min_fraction`` of the seeds;
@@ -122,21 +133,26 @@ def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> dict:
 
     Parameters
     ----------
-    per_seed : list of dict
+    per_seed : list of ClaimVerdict or dict
         The records (``verdict``) of one claim, one per seed.
     min_fraction : float
         The share of seeds in which a verdict must hold, in (0, 1].
 
     Returns
     -------
-    dict
-        ``{"id", "text", "holds_as_stated", "holds_vs_null", "decision_vs_null", "evidence"}``;
-        ``evidence`` holds the rule, ``n_seeds``, the fractions, the decisions' counts,
-        ``effects_over_seeds`` and the records themselves (``per_seed``).
+    SeedVerdict
+        Its keys (``as_dict``): ``{"id", "text", "holds_as_stated", "holds_vs_null", "decision_vs_null",
+        "evidence"}``; ``evidence`` (``records.SeedEvidence``) holds the rule, ``n_seeds``, the
+        fractions, the decisions' counts, ``effects_over_seeds`` and the records themselves (``per_seed``).
+
+    Raises
+    ------
+    ValueError
+        For no records, records of more than one claim, or ``min_fraction`` outside (0, 1].
     """
     if not isinstance(per_seed, (list, tuple)) or not per_seed:
         raise ValueError("per_seed: expected a non-empty list of per-seed claim records")
-    ids = {r.get("id") if isinstance(r, dict) else None for r in per_seed}
+    ids = {r.get("id") if isinstance(r, Mapping) else None for r in per_seed}
     if len(ids) != 1 or None in ids:
         raise ValueError(f"per_seed: expected records of one claim (dicts with an 'id'), got ids {sorted(map(str, ids))}")
     if isinstance(min_fraction, bool) or not isinstance(min_fraction, (int, float)) or not 0 < min_fraction <= 1:
@@ -154,14 +170,12 @@ def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> dict:
                                  for r in per_seed]) | {
         "holds": sum(((r.get("vs_null") or {}).get("comparisons") or {}).get(ref, {}).get("decision") == "holds"
                      for r in per_seed)} for ref in refs}
-    return {"id": cid, "text": TEXT[cid],
-            "holds_as_stated": bool(f_stated >= min_fraction),
-            "holds_vs_null": None if f_null is None else bool(f_null >= min_fraction),
-            "decision_vs_null": across if f_null is not None else None,
-            "evidence": {"rule": f"a verdict holds if it holds in >= {min_fraction:.0%} of seeds",
-                         "n_seeds": n, "fraction_as_stated": f_stated, "fraction_vs_null": f_null,
-                         "decisions": counts, "effects_over_seeds": effects,
-                         "per_seed": list(per_seed)}}
+    evidence = SeedEvidence(rule=f"a verdict holds if it holds in >= {min_fraction:.0%} of seeds",
+                            n_seeds=n, fraction_as_stated=f_stated, fraction_vs_null=f_null,
+                            decisions=counts, effects_over_seeds=effects, per_seed=list(per_seed))
+    return SeedVerdict(id=cid, text=TEXT[cid], holds_as_stated=bool(f_stated >= min_fraction),
+                       holds_vs_null=None if f_null is None else bool(f_null >= min_fraction),
+                       decision_vs_null=across if f_null is not None else None, evidence=evidence)
 
 
 def json_round(x, nd: int = 6):
