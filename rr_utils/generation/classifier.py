@@ -25,8 +25,26 @@ class DigitClassifier(nn.Module):
     """784-256-10 ReLU MLP: *our* scoring tool for generated digits, not part of the paper.
 
     Dropout (p = 0.2) acts on the hidden layer during training only.
-    Attributes set by ``train_classifier``: ``train_seconds`` (wall time of
-    training), ``seed``, ``epochs``.
+
+    Parameters
+    ----------
+    n_pixels : int
+        Inputs per image.
+    n_hidden : int
+        Hidden units (the feature space of ``features``).
+    n_classes : int
+        Classes.
+    dropout : float
+        Dropout probability on the hidden layer, in training.
+
+    Attributes
+    ----------
+    net : torch.nn.Sequential
+        Linear, ReLU, Dropout, Linear.
+    train_seconds : float
+        Wall time of training (set by ``train_classifier``; NaN before).
+    seed, epochs : int or None
+        The training's seed and epochs (set by ``train_classifier``).
     """
 
     def __init__(self, n_pixels: int = 784, n_hidden: int = 256, n_classes: int = 10, dropout: float = 0.2):
@@ -38,15 +56,38 @@ class DigitClassifier(nn.Module):
         self.epochs = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of images (n, n_pixels) in [0, 1]."""
+        """Logits of images (n, n_pixels) in [0, 1].
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (n, n_pixels) images in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            (n, n_classes) logits.
+        """
         return self.net(x)
 
     @property
     def device(self) -> torch.device:
+        """The device of the weights.
+
+        Returns
+        -------
+        torch.device
+        """
         return next(self.parameters()).device
 
     def fingerprint(self) -> str:
-        """sha256 of the weights (hex): tells whether two classifiers score identically."""
+        """sha256 of the weights (hex): tells whether two classifiers score identically.
+
+        Returns
+        -------
+        str
+            64 hex digits.
+        """
         import hashlib
 
         h = hashlib.sha256()
@@ -57,7 +98,25 @@ class DigitClassifier(nn.Module):
 
     @torch.inference_mode()
     def predict_proba(self, x, batch_size: int = 4096) -> np.ndarray:
-        """Class probabilities, float32 (n, 10), of images (n, 784) in [0, 1] (uint8 is divided by 255)."""
+        """Class probabilities, float32 (n, 10), of images (n, 784) in [0, 1] (uint8 is divided by 255).
+
+        Parameters
+        ----------
+        x : array_like or torch.Tensor
+            (n, n_pixels) images.
+        batch_size : int
+            Images per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n, n_classes); rows sum to 1.
+
+        Raises
+        ------
+        ValueError
+            For images of the wrong shape or range.
+        """
         was_training = self.training
         self.eval()
         x = _images(x, "x", self.device)
@@ -72,6 +131,23 @@ class DigitClassifier(nn.Module):
         Computed in eval mode (no dropout); images (n, 784) in [0, 1] (uint8 is
         divided by 255). The Frechet distance of ``frechet_distance`` is taken
         in this space.
+
+        Parameters
+        ----------
+        x : array_like or torch.Tensor
+            (n, n_pixels) images.
+        batch_size : int
+            Images per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n, n_hidden), non-negative.
+
+        Raises
+        ------
+        ValueError
+            For images of the wrong shape or range.
         """
         was_training = self.training
         self.eval()
@@ -82,7 +158,25 @@ class DigitClassifier(nn.Module):
         return out.cpu().numpy()
 
     def accuracy(self, x, y) -> float:
-        """Fraction of images whose most probable class equals the label."""
+        """Fraction of images whose most probable class equals the label.
+
+        Parameters
+        ----------
+        x : array_like or torch.Tensor
+            (n, n_pixels) images.
+        y : array_like
+            (n,) labels.
+
+        Returns
+        -------
+        float
+            In [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If the number of labels differs from the number of images.
+        """
         y = _to_numpy(y, "y").reshape(-1)
         pred = self.predict_proba(x).argmax(axis=1)
         if len(y) != len(pred):
@@ -117,6 +211,37 @@ def train_classifier(images, labels, seed: int = 0, epochs: int = 30, batch_size
     shifts from a seeded generator; on CPU training runs on ``cpu_threads``
     threads (1 by default: fast, and independent of the core count). Wall time is stored in ``.train_seconds`` (6-8 s
     for 8,000 digits, 30 epochs, on a busy 2-core CPU).
+
+    Parameters
+    ----------
+    images : array_like
+        (n, n_pixels) images in [0, 1], or uint8 (divided by 255).
+    labels : array_like
+        (n,) integer classes 0..9.
+    seed : int
+        Seeds the initial weights, dropout, batch order and shifts.
+    epochs : int
+        Passes over the images.
+    batch_size : int
+        Images per mini-batch.
+    lr, weight_decay : float
+        Adam's learning rate and weight decay.
+    shift : int
+        Largest random translation of a mini-batch image, in pixels (0: none).
+    device : str or torch.device, optional
+        Where to train (None: the default device).
+    cpu_threads : int or None
+        On CPU, the torch threads of training (None: unchanged).
+
+    Returns
+    -------
+    DigitClassifier
+        In eval mode, with ``train_seconds``, ``seed`` and ``epochs`` set.
+
+    Raises
+    ------
+    ValueError
+        For labels that do not match the images or are not classes 0..9, or bad integer arguments.
     """
     dev = resolve_device(device)
     seed = check_int(seed, "seed", 0)

@@ -27,7 +27,28 @@ def nearest_neighbour_distances(queries, references, device=None, chunk: int = 8
     The nearest neighbour is found with ``||q||^2 - 2 q.r + ||r||^2`` (clamped
     at 0) over all references in chunks; its distance is then recomputed
     directly as ``||q - r||``, so copies of a reference give exactly 0 despite
-    float32 cancellation in the expansion. Returns float64 (n_queries,).
+    float32 cancellation in the expansion.
+
+    Parameters
+    ----------
+    queries : array_like or torch.Tensor
+        (n_queries, n_pixels) images in [0, 1] (uint8 is divided by 255).
+    references : array_like or torch.Tensor
+        (n_references, n_pixels) images.
+    device : str or torch.device, optional
+        Where to compute (None: the default device).
+    chunk : int
+        References per block of the search.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (n_queries,).
+
+    Raises
+    ------
+    ValueError
+        For images of the wrong shape or range, or queries and references of different widths.
     """
     dev = resolve_device(device)
     q = _images(queries, "queries", dev)
@@ -60,6 +81,31 @@ class FeatureStats:
     ``cov`` uses the unbiased (n - 1) normalisation. ``sqrt_cov`` (the
     symmetric square root, from an eigendecomposition with negative rounding
     errors set to 0) is computed once, on first use.
+
+    Parameters
+    ----------
+    features : array_like
+        (n, d) real feature vectors, n >= 2, all finite.
+    name : str
+        The argument's name in error messages.
+
+    Attributes
+    ----------
+    n : int or None
+        The samples (None for ``from_moments``).
+    dim : int
+        The features, d.
+    mean : numpy.ndarray
+        float64 (d,).
+    cov : numpy.ndarray
+        float64 (d, d), unbiased.
+    sqrt_cov : numpy.ndarray
+        float64 (d, d), the symmetric square root of ``cov``.
+
+    Raises
+    ------
+    ValueError
+        For features that are not an (n, d) real, finite array with n >= 2.
     """
 
     def __init__(self, features, name: str = "features"):
@@ -83,7 +129,25 @@ class FeatureStats:
 
     @classmethod
     def from_moments(cls, mean, cov) -> "FeatureStats":
-        """Stats given directly (a Gaussian's mean and covariance); ``n`` is None."""
+        """Stats given directly (a Gaussian's mean and covariance); ``n`` is None.
+
+        Parameters
+        ----------
+        mean : array_like
+            (d,) mean.
+        cov : array_like
+            (d, d) covariance: symmetric, positive semi-definite.
+
+        Returns
+        -------
+        FeatureStats
+
+        Raises
+        ------
+        ValueError
+            For shapes that do not match, non-finite values, or a covariance that is not
+            symmetric and positive semi-definite.
+        """
         m = _to_numpy(mean, "mean").astype(np.float64).reshape(-1)
         c = np.atleast_2d(_to_numpy(cov, "cov").astype(np.float64))
         if c.shape != (len(m), len(m)):
@@ -100,6 +164,13 @@ class FeatureStats:
 
     @property
     def sqrt_cov(self) -> np.ndarray:
+        """The symmetric square root of ``cov`` (computed on first use).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (d, d).
+        """
         if self._sqrt is None:
             with _cpu_threads(_CPU, 1):
                 w, V = torch.linalg.eigh(torch.from_numpy(self.cov))
@@ -138,6 +209,24 @@ def frechet_distance(a, b, method: str = "eigh") -> float:
       and against hand-computed Gaussians.
 
     A result below 0 by rounding only is returned as 0.
+
+    Parameters
+    ----------
+    a, b : array_like or FeatureStats
+        (n, d) feature arrays, or their stats.
+    method : {"eigh", "sqrtm"}
+        How the trace of the square root is computed (above).
+
+    Returns
+    -------
+    float
+        The distance, >= 0.
+
+    Raises
+    ------
+    ValueError
+        For samples of different dimensions, an unknown ``method``, a result below 0 beyond
+        rounding, or (``"sqrtm"``) a square root that fails its checks.
     """
     a, b = _as_stats(a, "a"), _as_stats(b, "b")
     if a.dim != b.dim:
@@ -194,6 +283,22 @@ def distinct_images(images, threshold: float = 0.5) -> int:
     Images that differ only in grey levels on the same side of the threshold
     count once: this measures how many different *shapes* a sample holds (a
     layer of n binary units can make at most 2^n distinct images).
+
+    Parameters
+    ----------
+    images : array_like or torch.Tensor
+        (n, n_pixels) images in [0, 1] (uint8 is divided by 255).
+    threshold : float
+        In [0, 1).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        For a threshold outside [0, 1) or images of the wrong shape or range.
     """
     if not (is_real(threshold) and 0 <= threshold < 1):
         raise ValueError(f"threshold: expected a number in [0, 1), got {threshold!r}")
@@ -212,8 +317,24 @@ def within_class_diversity(images, labels) -> dict:
     Pooled over every pair of images that share a label (the classifier's
     prediction for generated images): ``mean_distance`` = sum of the distances
     over those pairs / their number. 0 when each class holds copies of one
-    image; NaN (with ``n_pairs`` = 0) when no class has two images. Also
-    returns ``n_pairs`` and ``n_classes_with_pairs``.
+    image; NaN (with ``n_pairs`` = 0) when no class has two images.
+
+    Parameters
+    ----------
+    images : array_like or torch.Tensor
+        (n, n_pixels) images in [0, 1] (uint8 is divided by 255).
+    labels : array_like
+        (n,) class of each image.
+
+    Returns
+    -------
+    dict
+        ``{"mean_distance": float, "n_pairs": int, "n_classes_with_pairs": int}``.
+
+    Raises
+    ------
+    ValueError
+        If the number of labels differs from the number of images.
     """
     x = _images(images, "images", _CPU)
     y = _to_numpy(labels, "labels").reshape(-1)

@@ -70,7 +70,27 @@ def project_down(layers, depth: int, visible_probs, device=None) -> np.ndarray:
     is a state of hidden layer ``depth - 1`` (pixels when ``depth == 1``, in
     which case it is returned unchanged). Each lower layer is applied in turn
     with probabilities, no sampling: ``x_{l-1} = sigmoid(x_l @ W_{l-1}.T + vbias_{l-1})``.
-    Returns float32 (n, n_pixels) in [0, 1].
+
+    Parameters
+    ----------
+    layers : list of (W, vbias, hbias)
+        The stack of RBMs (module docstring), torch tensors or numpy arrays.
+    depth : int
+        The RBM whose visible units ``visible_probs`` fills, 1-based.
+    visible_probs : array_like
+        (n, n_visible of ``layers[depth-1]``) probabilities.
+    device : str or torch.device, optional
+        Where to compute (``rr_utils.devices.resolve_device``; None: the default device).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n_pixels) in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For a bad depth, weights whose shapes do not chain, or ``visible_probs`` of the wrong width.
     """
     dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)
@@ -108,13 +128,36 @@ def generate_from_layer(layers, depth: int, n_chains: int = 100, n_steps: int = 
     All chains run in parallel; randomness comes only from a
     ``torch.Generator`` seeded with ``seed`` on the chosen device, so a result
     is reproducible for a given seed and device (CPU and CUDA streams differ).
-    Returns float32 (n_chains, n_pixels) in [0, 1] (n_pixels = 784 for MNIST).
-    On CPU the chain runs on ``cpu_threads`` torch threads (None: unchanged;
-    see ``_cpu_threads`` for why 1). ``progress``: a tqdm.auto bar over the
-    steps (None: shown in a Jupyter kernel or on a terminal, see
-    ``rr_utils.progress``); it never touches the random stream. Raises
-    ValueError for a bad depth, n_chains < 1, n_steps < 1 or weights whose
-    shapes do not chain.
+
+    Parameters
+    ----------
+    layers : list of (W, vbias, hbias)
+        The stack of RBMs (module docstring), torch tensors or numpy arrays.
+    depth : int
+        The hidden layer to generate from, 1-based.
+    n_chains : int
+        Chains run in parallel, one image each.
+    n_steps : int
+        Alternating steps of each chain.
+    seed : int
+        Seeds the ``torch.Generator`` of every random draw.
+    device : str or torch.device, optional
+        Where the chains run (None: the default device).
+    cpu_threads : int or None
+        On CPU, the torch threads of the chains (None: unchanged; see ``_cpu_threads`` for why 1).
+    progress : bool or None
+        A tqdm.auto bar over the steps (None: shown in a Jupyter kernel or on a terminal, see
+        ``rr_utils.progress``); it never touches the random stream.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n_chains, n_pixels) in [0, 1] (n_pixels = 784 for MNIST).
+
+    Raises
+    ------
+    ValueError
+        For a bad depth, n_chains < 1, n_steps < 1 or weights whose shapes do not chain.
     """
     n_steps = check_int(n_steps, "n_steps", 1)
     return generate_snapshots(layers, depth, (n_steps,), n_chains, seed, device, cpu_threads, progress)[n_steps]
@@ -129,6 +172,27 @@ def generate_snapshots(layers, depth: int, steps=(500, 2000, 5000), n_chains: in
     exactly (bitwise) those of ``generate_from_layer(..., n_steps=n, seed=seed)``,
     since the random stream is consumed in the same order. Used for the mixing
     check (scores against the number of steps) at the cost of the longest run.
+
+    Parameters
+    ----------
+    layers : list of (W, vbias, hbias)
+        The stack of RBMs (module docstring).
+    depth : int
+        The hidden layer to generate from, 1-based.
+    steps : sequence of int
+        The numbers of steps to read the chains out at.
+    n_chains, seed, device, cpu_threads, progress
+        As in ``generate_from_layer``.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Number of steps -> float32 (n_chains, n_pixels) images in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For a bad depth, n_chains < 1, bad ``steps`` or weights whose shapes do not chain.
     """
     dev = resolve_device(device)
     stack = _prepare_layers(layers, dev)

@@ -30,6 +30,35 @@ class ScoreReference:
     ``real_scores(n)`` draws n images (fixed seed) and scores them exactly like
     a generated sample of size n: the value a perfect generator would get at
     this sample size (the Frechet distance is biased upwards at finite n).
+
+    Parameters
+    ----------
+    classifier : DigitClassifier
+        Anything with ``features(x)`` (penultimate layer) and ``predict_proba(x)``.
+    held_out : array_like
+        (n, n_pixels) real digits in [0, 1], n >= 2.
+    real_pool : array_like
+        (m, n_pixels) other real digits.
+    seed : int
+        Seeds the draws of ``real_scores``.
+    device : str or torch.device, optional
+        Where the images are kept and scored (None: the default device).
+
+    Attributes
+    ----------
+    device : torch.device
+    classifier : DigitClassifier
+    held_out, real_pool : torch.Tensor
+        The images, float32 in [0, 1].
+    seed : int
+    stats : rr_utils.generation.metrics.FeatureStats
+        The held-out digits' features.
+
+    Raises
+    ------
+    ValueError
+        For images of different widths, fewer than 2 held-out digits, or a classifier without
+        ``features``.
     """
 
     def __init__(self, classifier, held_out, real_pool, seed: int = 0, device=None):
@@ -54,7 +83,23 @@ class ScoreReference:
         return f
 
     def real_scores(self, n: int) -> dict:
-        """``sample_scores`` of n real digits drawn from ``real_pool`` (cached per n)."""
+        """``sample_scores`` of n real digits drawn from ``real_pool`` (cached per n).
+
+        Parameters
+        ----------
+        n : int
+            The sample size, >= 2.
+
+        Returns
+        -------
+        dict
+            As ``sample_scores``.
+
+        Raises
+        ------
+        ValueError
+            If n < 2 or n exceeds ``real_pool``.
+        """
         n = check_int(n, "n", 2)
         if n > len(self.real_pool):
             raise ValueError(f"n: {n} real images asked, real_pool has {len(self.real_pool)}")
@@ -71,7 +116,7 @@ def sample_scores(generated, reference: ScoreReference, threshold: float = 0.5) 
 
     - ``frechet_distance`` (the primary score, lower is better): between the
       classifier's penultimate features (``DigitClassifier.features``) of the
-      sample and of the held-out digits (``frechet_distance``, sqrtm). It
+      sample and of the held-out digits (``frechet_distance``, method "eigh"). It
       measures fidelity *and* diversity: ten crisp prototypes have the right
       mean but far too little spread;
     - ``n_generated``; ``n_distinct``: distinct images after binarising pixels
@@ -87,6 +132,28 @@ def sample_scores(generated, reference: ScoreReference, threshold: float = 0.5) 
       classes) (1 = every class equally often) and the number of classes
       seen; ``quality`` = confidence x class_entropy is the old combined
       score, kept for comparison only (it rewards a few crisp prototypes).
+
+    Parameters
+    ----------
+    generated : array_like or torch.Tensor
+        (n, n_pixels) images in [0, 1], n >= 2.
+    reference : ScoreReference
+        The classifier and the held-out digits.
+    threshold : float
+        Where pixels are binarised for ``n_distinct``.
+
+    Returns
+    -------
+    dict
+        The keys above: ``n_generated``, ``frechet_distance``, ``n_distinct``, ``distinct_fraction``,
+        ``within_class_diversity``, ``nn_distance_test``, ``confidence``, ``class_entropy``,
+        ``class_coverage``, ``quality``.
+
+    Raises
+    ------
+    ValueError
+        For a reference that is not a ``ScoreReference``, fewer than 2 images, images of the
+        wrong width, or a classifier whose outputs have the wrong shape.
     """
     if not isinstance(reference, ScoreReference):
         raise ValueError(f"reference: expected a ScoreReference, got {type(reference).__name__}")
