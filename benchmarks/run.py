@@ -10,7 +10,7 @@ process on the same data, timed best-of-k.  Sections: counting (state_counts
 vs np.unique / Counter / a uint8 copy), streaming (StateCounter peak memory vs
 one-shot, in subprocesses), probe (layer_report over 60,000 inputs: streaming vs the full
 activation matrices, peak memory and time), rbm (our trainer vs learnergy, scikit-learn and NumPy, GFLOP/s
-vs torch matmul), bound (max_relevance_curve), pipeline (make reproduce times
+vs torch matmul), exact (exact mode's cost and bits, rr_utils.numerics), bound (max_relevance_curve), pipeline (make reproduce times
 vs the 45-minute budget), workflow (a grid trained by Snakemake with one job per core vs
 one job at a time).
 """
@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # python benchmarks/run.py
 
 from benchmarks.common import machine_info, table  # noqa: E402
 
-SECTIONS = ("counting", "streaming", "probe", "rbm", "bound", "pipeline", "workflow")
+SECTIONS = ("counting", "streaming", "probe", "rbm", "exact", "bound", "pipeline", "workflow")
 
 
 def _section(name: str, smoke: bool, log):
@@ -45,6 +45,9 @@ def _section(name: str, smoke: bool, log):
     if name == "rbm":
         from benchmarks import rbm
         return rbm.run(smoke=smoke, log=log)
+    if name == "exact":
+        from benchmarks import exact
+        return exact.run(smoke=smoke, log=log)
     if name == "bound":
         from benchmarks import bound
         return bound.run(smoke=smoke, log=log)

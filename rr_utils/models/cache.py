@@ -25,6 +25,7 @@ import torch
 from rr_utils._checks import _to_numpy
 from rr_utils.devices import resolve_device
 from rr_utils.io import atomic_write_json
+from rr_utils.numerics import key_component
 from rr_utils.recipe_code import COMPUTE_FUNCTIONS, RECIPE_VERSION, _function_code, compute_sha256  # noqa: F401
 
 _ROOT = Path(__file__).resolve().parents[2]  # the checkout
@@ -110,7 +111,8 @@ def array_checksum(arr) -> str:
 
 def cache_key(config, data_id: str, device: str | torch.device | None = None) -> str:
     """sha256 of (config fields except ``device``, data_id, resolved device type,
-    torch version, ``RECIPE_VERSION``, ``compute_sha256()``)."""
+    torch version, ``RECIPE_VERSION``, ``compute_sha256()``), plus the pinned numerical
+    environment in exact mode (``rr_utils.numerics.key_component``; nothing otherwise)."""
     dev = resolve_device(config.device if device is None else device)
     payload = {
         "config": config.as_key_dict(),
@@ -119,5 +121,6 @@ def cache_key(config, data_id: str, device: str | torch.device | None = None) ->
         "torch": torch.__version__.split("+")[0],
         "recipe_version": RECIPE_VERSION,
         "compute_sha256": compute_sha256(),
+        **key_component(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

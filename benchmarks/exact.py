@@ -1,0 +1,100 @@
+"""Exact mode (rr_utils.numerics): what it costs, and whether it pins the bits.
+
+Each measurement trains the 784-500 RBM of the recipe (authors' update) on the
+8,000 embedded digits, one thread, in a fresh subprocess, because the
+variables that select the code path are read when the libraries load.  Paths:
+
+* ``default``: this machine's own path (MKL picks its branch, torch its CPU capability);
+* ``other``: a second path of the same machine, as a CPU without AVX2 would take it
+  (``MKL_CBWR=SSE4_2``, ``ATEN_CPU_CAPABILITY=default``);
+* ``exact`` and ``exact, from other``: exact mode started from each of them.
+
+Reported: seconds per epoch (best of the rounds, paths interleaved) and a hash
+of the weights after the epochs.  Targets: the two default paths differ (else
+this test could not see a difference), the two exact runs agree bit for bit.
+The ratio row is exact mode's cost: its epoch time over the default's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import Row, fmt_s
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_WORKER = r"""
+import hashlib, json, sys, time
+import numpy as np, torch
+from benchmarks.rbm import _train_ours
+from rr_utils.data import load_mnist
+from rr_utils.models import RBMConfig
+from rr_utils.numerics import check_exact, describe
+torch.set_num_threads(1)
+check_exact()
+rows, epochs = int(sys.argv[1]), int(sys.argv[2])
+x = torch.from_numpy(np.ascontiguousarray(load_mnist("train", verbose=False)[0][:rows], dtype=np.float32))
+rbm, times = _train_ours(x, 500, epochs, RBMConfig())
+h = hashlib.sha256(b"".join(t.detach().cpu().numpy().tobytes() for t in (rbm.W, rbm.vbias, rbm.hbias))).hexdigest()
+d = describe()
+print(json.dumps({"epoch_s": min(times), "times": times, "sha256": h[:16], "cpu_capability": d["cpu_capability"],
+                  "env": d["env"]}))
+"""
+
+
+def _paths() -> dict[str, dict]:
+    from rr_utils.numerics import EXACT_ENV
+
+    base = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    other = base | {"MKL_CBWR": "SSE4_2", "ATEN_CPU_CAPABILITY": "default"}
+    return {"default": base, "other": other, "exact": base | EXACT_ENV, "exact, from other": other | EXACT_ENV}
+
+
+def _run(env_add: dict, rows: int, epochs: int) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RR_EXACT", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")} | env_add
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _WORKER, str(rows), str(epochs)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"exact-mode benchmark worker failed ({env_add}):\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
+    rows_, epochs, rounds = (200, 1, 1) if smoke else (8000, 2, 2)
+    paths = _paths()
+    if smoke:  # proves the code runs; tests/test_numerics.py compares the paths' bits
+        paths = {k: paths[k] for k in ("default", "exact")}
+    res: dict = {}
+    for r in range(rounds):  # interleaved: a busy machine slows every path alike
+        for name, env in paths.items():
+            got = _run(env, rows_, epochs)
+            if name not in res or got["epoch_s"] < res[name]["epoch_s"]:
+                res[name] = got | {"set": env}
+            log(f"  exact {name} round {r}: {fmt_s(got['epoch_s'])} per epoch, weights {got['sha256']}")
+    size = f"784-500, {rows_} digits, {epochs} ep, 1 thread"
+    d, e = res["default"], res["exact"]
+    cost = Row("exact", "epoch: exact mode vs this machine's default path", size, fmt_s(e["epoch_s"]),
+               fmt_s(d["epoch_s"]), e["epoch_s"] / d["epoch_s"], "", None,
+               note="ratio = exact time / default time (the cost of exact mode; > 1 is slower)")
+    if smoke:
+        return [cost], {"rows": rows_, "epochs": epochs, "rounds": rounds, "paths": res}
+    o, eo = res["other"], res["exact, from other"]
+    paths_differ = d["sha256"] != o["sha256"]
+    exact_agree = e["sha256"] == eo["sha256"]
+    out = [
+        cost,
+        Row("exact", "bits: two code paths of this machine, default mode", size, d["sha256"], o["sha256"], None,
+            "differ", paths_differ,
+            note=f"default path (capability {d['cpu_capability']}) against MKL_CBWR=SSE4_2 with "
+                 f"ATEN_CPU_CAPABILITY=default (capability {o['cpu_capability']}): the weights' hashes"),
+        Row("exact", "bits: exact mode started from either path", size, e["sha256"], eo["sha256"], None,
+            "identical", exact_agree, note="exact mode pins MKL_CBWR=COMPATIBLE and ATEN_CPU_CAPABILITY=default"),
+    ]
+    return out, {"rows": rows_, "epochs": epochs, "rounds": rounds, "paths": res,
+                 "cost_ratio": e["epoch_s"] / d["epoch_s"], "paths_differ": paths_differ, "exact_agree": exact_agree}
