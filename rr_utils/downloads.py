@@ -55,12 +55,37 @@ _PROTOCOLS = ("http", "https")
 
 
 def url_env(name: str) -> str:
-    """The environment variable replacing ``MIRRORS[name]``: ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``."""
+    """The environment variable replacing ``MIRRORS[name]``: ``RR_MNIST_URL``, ``RR_FASHION_MNIST_URL``.
+
+    Parameters
+    ----------
+    name : str
+        The data set, e.g. "fashion-mnist".
+
+    Returns
+    -------
+    str
+    """
     return "RR_" + name.upper().replace("-", "_") + "_URL"
 
 
 def mirrors_for(name: str) -> tuple[str, ...]:
-    """Base URLs to try for ``name``: ``$RR_<NAME>_URL`` when set, else ``MIRRORS[name]``."""
+    """Base URLs to try for ``name``: ``$RR_<NAME>_URL`` when set, else ``MIRRORS[name]``.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+
+    Returns
+    -------
+    tuple of str
+        In the order to try them.
+
+    Raises
+    ------
+    KeyError
+        For a data set without mirrors when no ``$RR_<NAME>_URL`` is set.
+    """
     env = os.environ.get(url_env(name), "").strip()
     return (env,) if env else MIRRORS[name]
 
@@ -88,9 +113,30 @@ def download_file(url: str, dest: str | os.PathLike, md5: str, timeout: float = 
     never leaves a partial or wrong file at ``dest`` (an existing ``dest`` is
     kept as it was). URLs: http or https.
 
-    Raises ConnectionError when the URL cannot be fetched (no network, HTTP
-    error, timeout) and ValueError when the MD5 differs or the scheme is not
-    supported.
+    Parameters
+    ----------
+    url : str
+        An http or https URL.
+    dest : str or path-like
+        The file to write.
+    md5 : str
+        The expected MD5 (hex).
+    timeout : float
+        Seconds before the connection gives up.
+    verbose : bool
+        Print what is fetched.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    ConnectionError
+        When the URL cannot be fetched (no network, HTTP error, timeout).
+    ValueError
+        When the MD5 differs or the scheme is not supported.
     """
     import pooch
     import requests
@@ -136,9 +182,32 @@ def download_raw(
     ``dest`` defaults to ``<data_dir>/raw/<name>``; ``mirrors`` (base URLs)
     default to ``mirrors_for(name)`` (``$RR_<NAME>_URL``, else
     ``MIRRORS[name]``) and are tried in order for each file. Files already
-    present with the right MD5 are skipped. Raises ConnectionError listing
-    every failed attempt when a file cannot be obtained (a checksum mismatch
-    included: the server sent other bytes than the published file).
+    present with the right MD5 are skipped.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    dest : str or path-like, optional
+        The folder (default ``<data_dir>/raw/<name>``).
+    mirrors : sequence of str, optional
+        Base URLs, tried in order (default ``mirrors_for(name)``).
+    timeout : float
+        Seconds before a connection gives up.
+    verbose : bool
+        Print what is fetched.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The four ``.gz`` files.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    ConnectionError
+        Listing every failed attempt when a file cannot be obtained (a checksum mismatch
+        included: the server sent other bytes than the published file).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
@@ -185,8 +254,25 @@ def ensure_dataset(
     splits are read once to check them. Prints one line saying which.
     For ``"mnist"`` the embedded subset does not count: this fetches the full set.
 
-    Raises ConnectionError when the download fails, ValueError when the
-    downloaded files are not valid IDX data.
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    data_dir : str or path-like, optional
+        The data folder (default ``rr_utils.data.default_data_dir()``).
+    mirrors, timeout, verbose
+        As in ``download_raw``.
+
+    Returns
+    -------
+    tuple of (str, pathlib.Path)
+        ``("present" or "downloaded", the folder holding the four files)``.
+
+    Raises
+    ------
+    ConnectionError
+        When the download fails.
+    ValueError
+        For an unknown name, or downloaded files that are not valid IDX data.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset name {name!r}; valid choices: {', '.join(DATASETS)}")
