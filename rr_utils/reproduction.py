@@ -1,0 +1,602 @@
+"""The reproduction report: a run's results against the committed ones (git HEAD).
+
+``make reproduce`` ends with :func:`compare` (``workflow/scripts/reproduction.py``,
+also ``make report``): every results file of the run (``results/*.json`` and
+``results/fashion-mnist/*.json``) is read next to the same file at git ``HEAD``
+and each number and each verdict is compared.  The report (``results/reproduction.json``)
+says, per file, how many numbers are identical, within tolerance and beyond it,
+the largest deviations with their JSON paths, every verdict committed against
+fresh (flipped or not), and the machine the run ran on.
+
+What counts as a deviation
+--------------------------
+*identical*
+    The same value (``==``; NaN equals NaN).
+*seed-to-seed spread*
+    Where the committed results carry several network seeds, a number's
+    deviation is given in units of the seed-to-seed standard deviation (``sd``,
+    ddof 1, from the committed file) of the same quantity at the same place:
+
+    - lists of per-seed records, i.e. a list under the key ``per_seed``
+      (``claims.json``: ``claims[i].evidence.per_seed``) or a list whose every
+      element has a ``seed`` (``layers.json``: ``layers``, ``08_*``: ``fits``,
+      ``scores``).  The records are grouped by their identity keys
+      (:data:`IDENTITY`: split, depth, units, ...); a number's sd is that of the
+      same JSON path over the records of its group (e.g. ``H_s`` of the depth-3
+      train layer over the seeds).
+    - ``effects_over_seeds`` (``claims.json``): ``mean``, ``lo`` and ``hi`` of a
+      95% t-interval over ``n`` seeds, whose seed sd is
+      ``(hi - lo) / 2 / t(0.975, n - 1) * sqrt(n)``.
+
+    Such a number is *within* when ``|fresh - committed| <= 2 sd``
+    (:data:`SD_BEYOND`), else *beyond*.  Two seeds of one recipe differ by
+    ``sqrt(2)`` sd on average, so a run whose networks' bits differ from the
+    committed ones (another CPU, BLAS code path or thread count) has some
+    numbers beyond 2 sd by chance: read the largest ``sd`` first.
+*stated tolerance*
+    Every other number (and one whose sd is zero or undefined) is *within* when
+    ``|fresh - committed| <= 1e-9 * max(1, |committed|)`` (:data:`ATOL`), else
+    *beyond*.  The notebooks round their results to 6 (some to 8) decimals, so
+    any real change moves a number by at least 1e-8; what 1e-9 lets through is
+    the last bits of unrounded floats, i.e. numbers equal to print precision.
+
+Keys that measure the machine rather than the science (:data:`IGNORED_KEYS`:
+times, hosts, thread counts, commits) are skipped and counted as ``ignored``,
+and so are the files :data:`SKIP` (timings, benchmarks, the GPU check, the
+report itself).  Strings, booleans and nulls are compared for equality
+(``changed``), and so is the structure (paths ``added`` or ``removed``).
+
+Verdicts are the leaves named in :data:`VERDICT_KEYS` (``holds_as_stated``,
+``holds_vs_null``, ``decision_vs_null``, ``decision_as_stated``, ``meets``,
+``calibrated``, a boolean ``holds``) and ``vs_null.decision``, outside the
+references' own readings (:data:`NOT_VERDICTS`: sensitivity variants, noise
+stacks, comparisons, per-layer readings, calibration draws).  They include each
+claim's top-level verdicts and each per-seed record's in ``claims.json``, the
+one-network verdicts of notebooks 04-06, the per-network claims of 09 and the
+calibration's ``meets``.
+
+The report never fails because numbers moved: it reports.  Without a git
+checkout there is no committed baseline; :func:`compare` then raises
+:class:`NoBaseline` and the script writes a report that says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+__all__ = ["ATOL", "SD_BEYOND", "SKIP", "IGNORED_KEYS", "IDENTITY", "VERDICT_KEYS", "NOT_VERDICTS", "Deviation",
+           "FileReport", "Verdict", "NoBaseline", "baseline", "seed_spread", "compare_docs", "verdicts", "machine",
+           "compare", "report", "table"]
+
+ATOL = 1e-9
+SD_BEYOND = 2.0
+SKIP = frozenset({"timings.json", "bench.json", "gpu.json", "reproduction.json"})
+SUBFOLDERS = ("fashion-mnist",)
+IGNORED_KEYS = frozenset({"wall_s", "cpu_s", "seconds", "gen_seconds", "generation_seconds", "train_seconds",
+                          "git_commit", "host", "threads", "device"})
+IDENTITY = ("id", "claim", "split", "depth", "units", "layer", "M", "steps", "kind", "control", "network", "dataset")
+VERDICT_KEYS = frozenset({"holds_as_stated", "holds_vs_null", "decision_vs_null", "decision_as_stated", "meets",
+                          "calibrated", "holds"})
+NOT_VERDICTS = frozenset({"sensitivity", "weak_references", "noise_stacks", "comparisons", "per_layer",
+                          "mu_comparisons_reported_only", "draws", "untrained", "control"})
+N_LARGEST = 5
+
+
+class NoBaseline(RuntimeError):
+    """The results folder is not in a git checkout (or its ``HEAD`` cannot be read): nothing to compare with."""
+
+
+@dataclasses.dataclass
+class Deviation:
+    """One number that differs: its JSON path, committed and fresh values, and the deviation.
+
+    ``sd`` is the seed-to-seed standard deviation where there is one (``z`` = delta / sd), else None.
+    """
+
+    path: str
+    committed: float
+    fresh: float
+    delta: float
+    sd: float | None
+    z: float | None
+    beyond: bool
+
+
+@dataclasses.dataclass
+class FileReport:
+    """One results file compared: counts, the largest deviations and the changed non-numbers.
+
+    ``status`` is "compared", "new" (not at HEAD), "missing" (at HEAD, not in this run) or "unreadable".
+    """
+
+    file: str
+    status: str = "compared"
+    numbers: int = 0
+    identical: int = 0
+    within: int = 0
+    beyond: int = 0
+    with_sd: int = 0
+    max_sd: float | None = None
+    max_abs: float | None = None
+    other: int = 0
+    changed: int = 0
+    added: int = 0
+    removed: int = 0
+    ignored: int = 0
+    largest: list = dataclasses.field(default_factory=list)
+    largest_abs: list = dataclasses.field(default_factory=list)
+    changes: list = dataclasses.field(default_factory=list)
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Verdict:
+    """One verdict, committed against fresh: ``status`` is "same", "flipped", "new" or "gone"."""
+
+    file: str
+    path: str
+    claim: str | None
+    seed: int | None
+    name: str
+    committed: object
+    fresh: object
+    status: str
+
+    @property
+    def flipped(self) -> bool:
+        return self.status == "flipped"
+
+
+def _fmt_path(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _leaves(doc, path=()):
+    """(path, value) of every leaf, and ``(path, IGNORED)`` for each subtree under an ignored key."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in IGNORED_KEYS:
+                yield path + (k,), _IGNORED
+            else:
+                yield from _leaves(v, path + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _leaves(v, path + (i,))
+    else:
+        yield path, doc
+
+
+_IGNORED = object()
+
+
+def _same(a, b) -> bool:
+    if _is_number(a) and _is_number(b):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return type(a) is type(b) and a == b
+
+
+def _sd(values) -> float | None:
+    x = [float(v) for v in values if _is_number(v) and math.isfinite(v)]
+    if len(x) < 2:
+        return None
+    m = sum(x) / len(x)
+    sd = math.sqrt(sum((v - m) ** 2 for v in x) / (len(x) - 1))
+    return sd if sd > 0 else None
+
+
+def seed_spread(doc) -> dict[tuple, float]:
+    """The seed-to-seed standard deviation of each number of ``doc`` that has one (see the module's docstring).
+
+    Parameters
+    ----------
+    doc : dict or list
+        A committed results file, parsed.
+
+    Returns
+    -------
+    dict
+        JSON path (a tuple of keys and indices) -> sd, for the numbers of per-seed records and of
+        ``effects_over_seeds``; numbers without a spread (or with sd 0) are absent.
+    """
+    out: dict[tuple, float] = {}
+
+    def visit(node, path):
+        if isinstance(node, dict):
+            if path and path[-1] == "effects_over_seeds":
+                for ref, e in node.items():
+                    if isinstance(e, dict) and all(_is_number(e.get(k)) for k in ("lo", "hi", "n")) and e["n"] >= 2:
+                        from scipy import stats
+
+                        sd = (e["hi"] - e["lo"]) / 2 / float(stats.t.ppf(0.975, e["n"] - 1)) * math.sqrt(e["n"])
+                        if sd > 0:
+                            out.update({path + (ref, k): sd for k in ("mean", "lo", "hi") if _is_number(e.get(k))})
+            for k, v in node.items():
+                visit(v, path + (k,))
+        elif isinstance(node, list):
+            records = [r for r in node if isinstance(r, dict)]
+            if records and len(records) == len(node) and (
+                    (path and path[-1] == "per_seed") or all("seed" in r for r in records)):
+                groups: dict[tuple, list[int]] = {}
+                for i, r in enumerate(node):
+                    key = tuple((k, json.dumps(r[k])) for k in IDENTITY if k in r)
+                    groups.setdefault(key, []).append(i)
+                for members in groups.values():
+                    values: dict[tuple, list] = {}
+                    for i in members:
+                        for rel, v in _leaves(node[i]):
+                            if rel and rel[0] not in IDENTITY and rel[0] != "seed":
+                                values.setdefault(rel, []).append(v)
+                    for rel, vs in values.items():
+                        sd = _sd(vs)
+                        if sd is not None:
+                            out.update({path + (i,) + rel: sd for i in members})
+            for i, v in enumerate(node):
+                visit(v, path + (i,))
+
+    visit(doc, ())
+    return out
+
+
+def compare_docs(name: str, committed, fresh) -> FileReport:
+    """Compare one results file, committed against fresh, number by number.
+
+    Parameters
+    ----------
+    name : str
+        The file's name in the report (e.g. ``results/layers.json``).
+    committed, fresh : dict or list
+        The parsed files.
+
+    Returns
+    -------
+    FileReport
+        Counts of numbers identical / within / beyond, the ``N_LARGEST`` largest deviations in sd
+        (``largest``) and, among numbers without a spread, by relative size (``largest_abs``), and the
+        first changed non-numbers and paths added or removed (``changes``).
+    """
+    rep = FileReport(file=name)
+    spread = seed_spread(committed)
+    old, new = dict(_leaves(committed)), dict(_leaves(fresh))
+    devs: list[Deviation] = []
+    for path, a in old.items():
+        if path not in new:
+            rep.removed += 1
+            if len(rep.changes) < N_LARGEST:
+                rep.changes.append({"path": _fmt_path(path), "committed": _json(a), "fresh": "(absent)"})
+            continue
+        b = new[path]
+        if a is _IGNORED or b is _IGNORED:
+            rep.ignored += 1
+        elif _is_number(a) and _is_number(b):
+            rep.numbers += 1
+            sd = spread.get(path)
+            rep.with_sd += sd is not None
+            if _same(a, b):
+                rep.identical += 1
+                continue
+            delta = float(b) - float(a)
+            z = delta / sd if sd is not None and math.isfinite(delta) else None
+            beyond = (abs(z) > SD_BEYOND) if z is not None else not (abs(delta) <= ATOL * max(1.0, abs(a)))
+            rep.beyond += beyond
+            rep.within += not beyond
+            devs.append(Deviation(_fmt_path(path), a, b, delta, sd, z, bool(beyond)))
+        else:
+            rep.other += 1
+            if not _same(a, b):
+                rep.changed += 1
+                if len(rep.changes) < N_LARGEST:
+                    rep.changes.append({"path": _fmt_path(path), "committed": a, "fresh": b})
+    for path, b in new.items():
+        if path not in old:
+            rep.added += 1
+            if len(rep.changes) < N_LARGEST:
+                rep.changes.append({"path": _fmt_path(path), "committed": "(absent)", "fresh": _json(b)})
+    with_z = sorted((d for d in devs if d.z is not None), key=lambda d: -abs(d.z))
+    plain = sorted((d for d in devs if d.z is None),
+                   key=lambda d: -abs(d.delta) / max(abs(d.committed), 1e-300) if math.isfinite(d.delta) else -math.inf)
+    rep.largest = [dataclasses.asdict(d) for d in with_z[:N_LARGEST]]
+    rep.largest_abs = [dataclasses.asdict(d) for d in plain[:N_LARGEST]]
+    rep.max_sd = abs(with_z[0].z) if with_z else None
+    rep.max_abs = max((abs(d.delta) for d in plain), default=None)
+    return rep
+
+
+def _json(v):
+    return "(ignored)" if v is _IGNORED else v
+
+
+def _claim_of(doc, path: tuple) -> tuple[str | None, int | None]:
+    """The claim (nearest ``id``/``claim`` or a key like C1) and the seed of a verdict at ``path``."""
+    claim = seed = None
+    node = doc
+    for i, p in enumerate(path):
+        if isinstance(p, str) and re.fullmatch(r"C\d+", p):
+            claim = p
+        if isinstance(node, dict) and isinstance(node.get("id") or node.get("claim"), str):
+            claim = node.get("id") or node.get("claim")
+        if isinstance(node, dict) and _is_number(node.get("seed")) and i and isinstance(path[i - 1], int):
+            seed = node["seed"]  # a record of a list of per-seed records
+        if isinstance(p, int) and i and path[i - 1] == "per_seed":
+            rec = node[p] if isinstance(node, list) and p < len(node) else {}
+            seed = rec.get("seed", p) if isinstance(rec, dict) else p
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            break
+    return claim, seed
+
+
+def _verdict_leaves(doc) -> dict[tuple, object]:
+    out = {}
+    for path, v in _leaves(doc):
+        if not path or v is _IGNORED or NOT_VERDICTS & {p for p in path if isinstance(p, str)}:
+            continue
+        key = path[-1]
+        if key == "holds" and not (isinstance(v, bool) or v is None):
+            continue  # a count of seeds, not a verdict
+        if key in VERDICT_KEYS or (key == "decision" and len(path) > 1 and path[-2] == "vs_null"):
+            out[path] = v
+    return out
+
+
+def verdicts(name: str, committed, fresh) -> list[Verdict]:
+    """Every verdict of one results file, committed against fresh (see the module's docstring).
+
+    Parameters
+    ----------
+    name : str
+        The file's name in the report.
+    committed, fresh : dict, list or None
+        The parsed files; None for a file absent on that side.
+
+    Returns
+    -------
+    list of Verdict
+        In the committed file's order, then the verdicts only the fresh file has.
+    """
+    old = _verdict_leaves(committed) if committed is not None else {}
+    new = _verdict_leaves(fresh) if fresh is not None else {}
+    out = []
+    for path in [*old, *(p for p in new if p not in old)]:
+        a, b = old.get(path, None), new.get(path, None)
+        status = ("new" if path not in old else "gone" if path not in new else
+                  "same" if _same(a, b) else "flipped")
+        claim, seed = _claim_of(committed if path in old else fresh, path)
+        leaf = "vs_null.decision" if path[-1] == "decision" else path[-1]
+        out.append(Verdict(name, _fmt_path(path), claim, seed, leaf, a, b, status))
+    return out
+
+
+def _git(root: Path, *args) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
+
+
+def baseline(results: Path, ref: str = "HEAD") -> dict:
+    """The git checkout holding ``results`` and the commit compared against.
+
+    Raises
+    ------
+    NoBaseline
+        When ``results`` is not inside a git checkout or ``ref`` cannot be read there.
+    """
+    results = Path(results).resolve()
+    try:
+        top = Path(_git(results if results.is_dir() else results.parent, "rev-parse", "--show-toplevel").strip())
+        sha, subject, date = _git(top, "log", "-1", "--format=%H%n%s%n%cI", ref, "--").splitlines()[:3]
+    except (subprocess.CalledProcessError, FileNotFoundError, ValueError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise NoBaseline(f"{results}: not a git checkout (or no commit {ref}): no committed baseline to compare "
+                         f"with. {detail.strip()}") from exc
+    return {"ref": ref, "commit": sha, "subject": subject, "date": date, "root": str(top)}
+
+
+def _folders(results: Path) -> list[Path]:
+    return [results] + [results / s for s in SUBFOLDERS]
+
+
+def _committed(root: Path, rel: str, ref: str):
+    """The parsed file at ``ref`` (None when git has none there)."""
+    r = subprocess.run(["git", "-C", str(root), "show", f"{ref}:{rel}"], capture_output=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def compare(results: Path, ref: str = "HEAD") -> dict:
+    """Compare every results file of ``results`` (and its data-set subfolders) with git ``ref``.
+
+    Parameters
+    ----------
+    results : path
+        The results folder of a run (``results``).
+    ref : str
+        The commit to compare with.
+
+    Returns
+    -------
+    dict
+        The report: ``baseline``, ``machine``, ``tolerances``, ``summary``, ``files`` (one
+        :class:`FileReport` each) and ``verdicts`` (every :class:`Verdict`).
+
+    Raises
+    ------
+    NoBaseline
+        Not a git checkout: :func:`report` writes the report without a baseline.
+    """
+    results = Path(results).resolve()
+    base = baseline(results, ref)
+    root = Path(base.pop("root"))
+    files, verdict_list = [], []
+    for folder in _folders(results):
+        rel_folder = folder.relative_to(root).as_posix()
+        at_ref = _git(root, "ls-tree", "--name-only", ref, "--", f"{rel_folder}/").split()
+        names = {Path(p).name for p in at_ref if p.endswith(".json")}
+        names |= {p.name for p in folder.glob("*.json")} if folder.is_dir() else set()
+        for fname in sorted(n for n in names if n not in SKIP and not n.startswith(".")):
+            rel = f"{rel_folder}/{fname}"
+            old = _committed(root, rel, ref)
+            path = folder / fname
+            if not path.is_file():
+                files.append(FileReport(rel, status="missing", note=f"at {ref}, not written by this run"))
+                verdict_list += verdicts(rel, old, None)
+                continue
+            try:
+                new = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                files.append(FileReport(rel, status="unreadable", note=f"not JSON: {exc}"))
+                continue
+            if old is None:
+                files.append(FileReport(rel, status="new", note=f"not at {ref}"))
+            else:
+                files.append(compare_docs(rel, old, new))
+            verdict_list += verdicts(rel, old, new)
+    compared = [f for f in files if f.status == "compared"]
+    flipped = [v for v in verdict_list if v.flipped]
+    summary = {"files": len(compared), **{k: sum(getattr(f, k) for f in compared) for k in (
+        "numbers", "identical", "within", "beyond", "changed", "added", "removed")},
+               "max_sd": max((f.max_sd for f in compared if f.max_sd is not None), default=None),
+               "verdicts": len(verdict_list), "flipped": len(flipped),
+               **{s: [f.file for f in files if f.status == s] for s in ("new", "missing", "unreadable")}}
+    return {"baseline": base, "summary": summary, "files": [dataclasses.asdict(f) for f in files],
+            "verdicts": [dataclasses.asdict(v) | {"flipped": v.flipped} for v in verdict_list]}
+
+
+def machine() -> dict:
+    """The machine and numerical path of this process: CPU, BLAS and its code path, torch's capability, threads.
+
+    Returns
+    -------
+    dict
+        ``cpu_model``, ``platform``, ``cores`` (logical; ``cores_usable``: this process's affinity),
+        ``cpu_flags`` (the vector extensions present), ``python``, ``torch`` (version, ``cpu_capability``,
+        ``threads``, ``blas``/``lapack`` and the BLAS's version line from ``torch.__config__.show()``),
+        ``numpy`` (version and its BLAS: library, version, the code path OpenBLAS picked) and ``env``
+        (the variables that pin code paths and threads, None where unset).
+    """
+    info: dict = {"cpu_model": platform.processor() or platform.machine(), "platform": platform.platform(),
+                  "cores": os.cpu_count(), "python": platform.python_version()}
+    if hasattr(os, "sched_getaffinity"):
+        info["cores_usable"] = len(os.sched_getaffinity(0))
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                                  if ln.startswith("model name")), info["cpu_model"])
+        flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+        info["cpu_flags"] = sorted(f for f in flags if re.fullmatch(r"avx\w*|fma|amx\w*|sse4_2", f))
+    except OSError:
+        info["cpu_flags"] = None
+    try:
+        import torch
+
+        cfg = torch.__config__.show()
+        setting = dict(re.findall(r"(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", cfg))
+        info["torch"] = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                         "threads": torch.get_num_threads(), "blas": setting.get("BLAS_INFO"),
+                         "lapack": setting.get("LAPACK_INFO"),
+                         "blas_version": next((ln.strip(" -") for ln in cfg.splitlines()
+                                               if "Math Kernel Library" in ln or "OpenBLAS" in ln), None),
+                         "mkl_branch": os.environ.get("MKL_CBWR") or "automatic (MKL's choice for this CPU)"}
+    except ImportError:
+        info["torch"] = None
+    try:
+        import numpy as np
+
+        info["numpy"] = {"version": np.__version__}
+        try:
+            from threadpoolctl import threadpool_info
+
+            blas = next((p for p in threadpool_info() if p.get("user_api") == "blas"), None)
+            if blas:
+                info["numpy"] |= {"blas": blas.get("internal_api"), "blas_version": blas.get("version"),
+                                  "code_path": blas.get("architecture"), "threads": blas.get("num_threads")}
+        except ImportError:
+            pass
+    except ImportError:
+        info["numpy"] = None
+    info["env"] = {k: os.environ.get(k) for k in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY",
+                                                  "ONEDNN_MAX_CPU_ISA", "RR_EXACT", "OMP_NUM_THREADS",
+                                                  "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    return info
+
+
+def report(results: Path, ref: str = "HEAD", with_machine: bool = True) -> dict:
+    """:func:`compare`, plus the machine, the tolerances and the time; without a git checkout, the reason.
+
+    Returns
+    -------
+    dict
+        :func:`compare`'s report; when there is no baseline, ``baseline`` is None, ``error`` says why
+        and ``files``/``verdicts`` are empty.
+    """
+    try:
+        doc = compare(results, ref) | {"error": None}
+    except NoBaseline as exc:
+        doc = {"baseline": None, "error": str(exc), "summary": None, "files": [], "verdicts": []}
+    tolerances = {"identical": "equal values (NaN equals NaN)",
+                  "sd_beyond": SD_BEYOND, "sd": "seed-to-seed standard deviation of the committed results",
+                  "atol": ATOL, "atol_rule": "|fresh - committed| <= atol * max(1, |committed|)",
+                  "ignored_keys": sorted(IGNORED_KEYS), "skipped_files": sorted(SKIP)}
+    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": machine() if with_machine else None, "tolerances": tolerances} | doc
+
+
+def _num(x, spec=".3g") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def table(doc: dict) -> str:
+    """The report as a short text table: per file the counts and largest deviation, then the flipped verdicts."""
+    m = doc.get("machine") or {}
+    t = m.get("torch") or {}
+    lines = []
+    if m:
+        lines.append(f"machine: {m.get('cpu_model')}, {m.get('cores')} cores; torch {t.get('version')} "
+                     f"(BLAS {t.get('blas')}, capability {t.get('cpu_capability')}, {t.get('threads')} threads, "
+                     f"MKL_CBWR={(m.get('env') or {}).get('MKL_CBWR')})")
+    if doc.get("baseline") is None:
+        lines.append(f"reproduction report: NO BASELINE: {doc.get('error')}")
+        return "\n".join(lines)
+    b = doc["baseline"]
+    lines.insert(0, f"reproduction report: this run's results against git {b['ref']} {b['commit'][:10]} "
+                    f"({b['date'][:10]})")
+    w = max([len(f["file"]) for f in doc["files"]] + [4])
+    lines.append(f"{'file':<{w}}  {'numbers':>7}  {'identical':>9}  {'within':>6}  {'beyond':>6}  "
+                 f"{'max sd':>6}  {'max |d|':>8}  {'other':>5}")
+    for f in doc["files"]:
+        if f["status"] != "compared":
+            lines.append(f"{f['file']:<{w}}  {f['status'].upper()}: {f['note']}")
+            continue
+        other = f["changed"] + f["added"] + f["removed"]
+        lines.append(f"{f['file']:<{w}}  {f['numbers']:>7}  {f['identical']:>9}  {f['within']:>6}  "
+                     f"{f['beyond']:>6}  {_num(f['max_sd'], '.2f'):>6}  {_num(f['max_abs']):>8}  "
+                     f"{other if other else '-':>5}")
+    s = doc["summary"]
+    lines.append(f"numbers: {s['numbers']} compared, {s['identical']} identical, {s['within']} within tolerance, "
+                 f"{s['beyond']} beyond (largest: {_num(s['max_sd'], '.2f')} seed sd)")
+    top = sorted(((f["file"], d) for f in doc["files"] for d in f["largest"] + f["largest_abs"] if d["beyond"]),
+                 key=lambda fd: (fd[1]["z"] is None, -abs(fd[1]["z"] or 0)))[:N_LARGEST]
+    for fname, d in top:
+        size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
+        lines.append(f"  {fname}  {d['path']}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
+    flipped = [v for v in doc["verdicts"] if v["flipped"]]
+    if not flipped:
+        lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
+    else:
+        lines.append(f"verdicts: {s['verdicts']} compared, {len(flipped)} FLIPPED:")
+        lines += [f"  FLIPPED  {v['file']}  {v['path']}  ({v['claim'] or '-'}"
+                  f"{'' if v['seed'] is None else ', seed ' + str(v['seed'])}): {v['committed']} -> {v['fresh']}"
+                  for v in flipped]
+    return "\n".join(lines)
