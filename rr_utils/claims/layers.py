@@ -37,7 +37,7 @@ from rr_utils.claims import c3_power_laws as C3
 from rr_utils.claims import nulls as N
 from rr_utils.claims import references as R
 from rr_utils.claims import rules
-from rr_utils.claims.records import LayerClaims
+from rr_utils.claims.records import LayerClaims, Numbers
 from rr_utils.claims import stats as S
 
 __all__ = [
@@ -305,7 +305,7 @@ def _summary(claims: dict) -> dict:
 
 
 def sensitivity(dbn, x, thresholds=(0.3, 0.5, 0.7), sampled: bool = True, seed=0, baseline: str = "threshold=0.5",
-                references: bool = True, **claim_kw) -> dict:
+                references: bool = True, **claim_kw) -> Numbers:
     """The layer table and the claims' verdicts under other ways of reading the states.
 
     Variants: thresholding the up-pass probabilities at each of ``thresholds``, and
@@ -337,9 +337,15 @@ def sensitivity(dbn, x, thresholds=(0.3, 0.5, 0.7), sampled: bool = True, seed=0
 
     Returns
     -------
-    dict
+    Numbers
         ``{"variants": {name: {"table": [...], "verdicts": {C1: {holds_as_stated, holds_vs_null,
-        decision}, ...}, "claims": ...}}, "baseline", "changes", "any_verdict_changes"}``.
+        decision}, ...}, "claims": LayerClaims}}, "baseline", "changes", "any_verdict_changes"}``,
+        a read-only dict whose keys are also attributes (``sensitivity.any_verdict_changes``).
+
+    Raises
+    ------
+    ValueError
+        If ``baseline`` is not one of the variants.
     """
     widths = list(dbn.sizes[1:])
     variants = {}
@@ -366,7 +372,7 @@ def sensitivity(dbn, x, thresholds=(0.3, 0.5, 0.7), sampled: bool = True, seed=0
         out[name] = {"table": points_frame(counts, widths).round(6).to_dict("records"),
                      "verdicts": _summary(claims), "claims": claims}
     changes = verdict_changes({k: v["verdicts"] for k, v in out.items()}, baseline)
-    return {"variants": out, "baseline": baseline, "changes": changes, "any_verdict_changes": bool(changes)}
+    return Numbers({"variants": out, "baseline": baseline, "changes": changes, "any_verdict_changes": bool(changes)})
 
 
 def verdict_changes(verdicts_by_variant: dict, baseline: str) -> list:
