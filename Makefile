@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag docs render bench bench-gpu test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render report bench bench-gpu test test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ docs: $(DOCS_STAMP) ## build the docs site (Sphinx + myst-nb) from docs/ and the
 
 render: $(STAMP) ## README.md and docs/*.md from docs/templates/ and results/*.json (the workflow's rule render does the same)
 	$(PY) docs/render.py
+
+report: $(STAMP) ## the reproduction report alone: results/ against git HEAD (numbers, verdicts, machine) -> results/reproduction.json and a table
+	$(PY) workflow/scripts/reproduction.py --results results
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(HEADLESS) $(PY) -m benchmarks.run

@@ -57,7 +57,9 @@ calibration's ``meets``.
 
 The report never fails because numbers moved: it reports.  Without a git
 checkout there is no committed baseline; :func:`compare` then raises
-:class:`NoBaseline` and the script writes a report that says so.
+:class:`NoBaseline` and the script writes a report that says so.  The script
+(``workflow/scripts/reproduction.py``) adds the machine (CPU, BLAS and its code
+path, torch's CPU capability, threads) and prints the table.
 """
 
 from __future__ import annotations
@@ -65,16 +67,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import platform
 import re
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = ["ATOL", "SD_BEYOND", "SKIP", "IGNORED_KEYS", "IDENTITY", "VERDICT_KEYS", "NOT_VERDICTS", "Deviation",
-           "FileReport", "Verdict", "NoBaseline", "baseline", "seed_spread", "compare_docs", "verdicts", "machine",
-           "compare", "report", "table"]
+           "FileReport", "Verdict", "NoBaseline", "baseline", "seed_spread", "compare_docs", "verdicts", "compare",
+           "tolerances"]
 
 ATOL = 1e-9
 SD_BEYOND = 2.0
@@ -474,129 +473,9 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
             "verdicts": [dataclasses.asdict(v) | {"flipped": v.flipped} for v in verdict_list]}
 
 
-def machine() -> dict:
-    """The machine and numerical path of this process: CPU, BLAS and its code path, torch's capability, threads.
-
-    Returns
-    -------
-    dict
-        ``cpu_model``, ``platform``, ``cores`` (logical; ``cores_usable``: this process's affinity),
-        ``cpu_flags`` (the vector extensions present), ``python``, ``torch`` (version, ``cpu_capability``,
-        ``threads``, ``blas``/``lapack`` and the BLAS's version line from ``torch.__config__.show()``),
-        ``numpy`` (version and its BLAS: library, version, the code path OpenBLAS picked) and ``env``
-        (the variables that pin code paths and threads, None where unset).
-    """
-    info: dict = {"cpu_model": platform.processor() or platform.machine(), "platform": platform.platform(),
-                  "cores": os.cpu_count(), "python": platform.python_version()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cores_usable"] = len(os.sched_getaffinity(0))
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                                  if ln.startswith("model name")), info["cpu_model"])
-        flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
-        info["cpu_flags"] = sorted(f for f in flags if re.fullmatch(r"avx\w*|fma|amx\w*|sse4_2", f))
-    except OSError:
-        info["cpu_flags"] = None
-    try:
-        import torch
-
-        cfg = torch.__config__.show()
-        setting = dict(re.findall(r"(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", cfg))
-        info["torch"] = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                         "threads": torch.get_num_threads(), "blas": setting.get("BLAS_INFO"),
-                         "lapack": setting.get("LAPACK_INFO"),
-                         "blas_version": next((ln.strip(" -") for ln in cfg.splitlines()
-                                               if "Math Kernel Library" in ln or "OpenBLAS" in ln), None),
-                         "mkl_branch": os.environ.get("MKL_CBWR") or "automatic (MKL's choice for this CPU)"}
-    except ImportError:
-        info["torch"] = None
-    try:
-        import numpy as np
-
-        info["numpy"] = {"version": np.__version__}
-        try:
-            from threadpoolctl import threadpool_info
-
-            blas = next((p for p in threadpool_info() if p.get("user_api") == "blas"), None)
-            if blas:
-                info["numpy"] |= {"blas": blas.get("internal_api"), "blas_version": blas.get("version"),
-                                  "code_path": blas.get("architecture"), "threads": blas.get("num_threads")}
-        except ImportError:
-            pass
-    except ImportError:
-        info["numpy"] = None
-    info["env"] = {k: os.environ.get(k) for k in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY",
-                                                  "ONEDNN_MAX_CPU_ISA", "RR_EXACT", "OMP_NUM_THREADS",
-                                                  "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    return info
-
-
-def report(results: Path, ref: str = "HEAD", with_machine: bool = True) -> dict:
-    """:func:`compare`, plus the machine, the tolerances and the time; without a git checkout, the reason.
-
-    Returns
-    -------
-    dict
-        :func:`compare`'s report; when there is no baseline, ``baseline`` is None, ``error`` says why
-        and ``files``/``verdicts`` are empty.
-    """
-    try:
-        doc = compare(results, ref) | {"error": None}
-    except NoBaseline as exc:
-        doc = {"baseline": None, "error": str(exc), "summary": None, "files": [], "verdicts": []}
-    tolerances = {"identical": "equal values (NaN equals NaN)",
-                  "sd_beyond": SD_BEYOND, "sd": "seed-to-seed standard deviation of the committed results",
-                  "atol": ATOL, "atol_rule": "|fresh - committed| <= atol * max(1, |committed|)",
-                  "ignored_keys": sorted(IGNORED_KEYS), "skipped_files": sorted(SKIP)}
-    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": machine() if with_machine else None, "tolerances": tolerances} | doc
-
-
-def _num(x, spec=".3g") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def table(doc: dict) -> str:
-    """The report as a short text table: per file the counts and largest deviation, then the flipped verdicts."""
-    m = doc.get("machine") or {}
-    t = m.get("torch") or {}
-    lines = []
-    if m:
-        lines.append(f"machine: {m.get('cpu_model')}, {m.get('cores')} cores; torch {t.get('version')} "
-                     f"(BLAS {t.get('blas')}, capability {t.get('cpu_capability')}, {t.get('threads')} threads, "
-                     f"MKL_CBWR={(m.get('env') or {}).get('MKL_CBWR')})")
-    if doc.get("baseline") is None:
-        lines.append(f"reproduction report: NO BASELINE: {doc.get('error')}")
-        return "\n".join(lines)
-    b = doc["baseline"]
-    lines.insert(0, f"reproduction report: this run's results against git {b['ref']} {b['commit'][:10]} "
-                    f"({b['date'][:10]})")
-    w = max([len(f["file"]) for f in doc["files"]] + [4])
-    lines.append(f"{'file':<{w}}  {'numbers':>7}  {'identical':>9}  {'within':>6}  {'beyond':>6}  "
-                 f"{'max sd':>6}  {'max |d|':>8}  {'other':>5}")
-    for f in doc["files"]:
-        if f["status"] != "compared":
-            lines.append(f"{f['file']:<{w}}  {f['status'].upper()}: {f['note']}")
-            continue
-        other = f["changed"] + f["added"] + f["removed"]
-        lines.append(f"{f['file']:<{w}}  {f['numbers']:>7}  {f['identical']:>9}  {f['within']:>6}  "
-                     f"{f['beyond']:>6}  {_num(f['max_sd'], '.2f'):>6}  {_num(f['max_abs']):>8}  "
-                     f"{other if other else '-':>5}")
-    s = doc["summary"]
-    lines.append(f"numbers: {s['numbers']} compared, {s['identical']} identical, {s['within']} within tolerance, "
-                 f"{s['beyond']} beyond (largest: {_num(s['max_sd'], '.2f')} seed sd)")
-    top = sorted(((f["file"], d) for f in doc["files"] for d in f["largest"] + f["largest_abs"] if d["beyond"]),
-                 key=lambda fd: (fd[1]["z"] is None, -abs(fd[1]["z"] or 0)))[:N_LARGEST]
-    for fname, d in top:
-        size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
-        lines.append(f"  {fname}  {d['path']}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
-    flipped = [v for v in doc["verdicts"] if v["flipped"]]
-    if not flipped:
-        lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
-    else:
-        lines.append(f"verdicts: {s['verdicts']} compared, {len(flipped)} FLIPPED:")
-        lines += [f"  FLIPPED  {v['file']}  {v['path']}  ({v['claim'] or '-'}"
-                  f"{'' if v['seed'] is None else ', seed ' + str(v['seed'])}): {v['committed']} -> {v['fresh']}"
-                  for v in flipped]
-    return "\n".join(lines)
+def tolerances() -> dict:
+    """The rules of the comparison, as the report states them."""
+    return {"identical": "equal values (NaN equals NaN)", "sd_beyond": SD_BEYOND,
+            "sd": "seed-to-seed standard deviation of the committed results", "atol": ATOL,
+            "atol_rule": "|fresh - committed| <= atol * max(1, |committed|)",
+            "ignored_keys": sorted(IGNORED_KEYS), "skipped_files": sorted(SKIP)}

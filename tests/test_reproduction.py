@@ -122,7 +122,7 @@ def test_an_unchanged_run_is_identical_everywhere_and_flips_nothing(repo):
         assert f["within"] == f["beyond"] == f["changed"] == f["added"] == f["removed"] == 0, f
     assert doc["summary"]["flipped"] == 0 and doc["summary"]["verdicts"] == 14
     assert all(v["status"] == "same" for v in doc["verdicts"])
-    assert "no verdict flipped" in R.table(doc)
+    assert "no verdict flipped" in script.table(doc)
 
 
 def test_the_report_names_exactly_what_moved(fresh):
@@ -158,7 +158,7 @@ def test_the_report_names_exactly_what_moved(fresh):
     gone = [v for v in doc["verdicts"] if v["file"].endswith("gone.json")]
     assert gone == []  # it had no verdicts; its numbers are reported as missing, not compared
 
-    text = R.table(doc)
+    text = script.table(doc)
     assert "verdicts: 14 compared, 2 FLIPPED:" in text
     assert f"layers[{i}].H_s" in text and "+3.00 sd" in text
     assert re.search(r"^results/fashion-mnist/new\.json +NEW: not at HEAD$", text, re.M), text
@@ -191,7 +191,7 @@ def test_the_script_writes_the_report_and_prints_the_table(fresh, capsys):
     assert "results/reproduction.json" not in _files(doc)
     assert printed.startswith("reproduction report: this run's results against git HEAD")
     assert script.main(["--results", str(fresh / "results"), "--show"]) == 0
-    assert capsys.readouterr().out.strip() == R.table(doc)
+    assert capsys.readouterr().out.strip() == script.table(doc)
 
 
 def test_outside_git_the_script_says_there_is_no_baseline(tmp_path, monkeypatch, capsys):
@@ -208,7 +208,26 @@ def test_outside_git_the_script_says_there_is_no_baseline(tmp_path, monkeypatch,
 
 
 def test_the_machine_names_cpu_blas_capability_and_threads():
-    m = R.machine()
+    m = script.machine()
     assert m["cpu_model"] and m["cores"] >= 1
     assert m["torch"]["cpu_capability"] and m["torch"]["threads"] >= 1 and m["torch"]["blas"]
     assert set(m["env"]) >= {"MKL_CBWR", "ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+
+
+def test_the_docs_page_shows_the_machine_the_files_and_the_flipped_verdicts(fresh):
+    spec = importlib.util.spec_from_file_location("render", ROOT / "docs" / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    res = fresh / "results"
+    for name in ("claims_calibration", *render.SHARED):  # read when the environment is made
+        if not (res / f"{name}.json").exists():
+            _write(res / f"{name}.json", {})
+    _write(res / "reproduction.json", script.report(res))
+    page = render.environment(res).get_template("reproduction.md.j2").render()
+    i, _ = _sd_of_moved_layer()
+    assert f"| `results/layers.json` | `layers[{i}].H_s` |" in page and "| +3.00 sd |" in page
+    assert ("| `results/claims.json` | `claims[0].evidence.per_seed[1].holds_as_stated` | C1 | 1 | True | False |"
+            in page)
+    assert "| `results/claims.json` | `claims[1].holds_as_stated` | C4 | – | False | True |" in page
+    assert "| `results/fashion-mnist/new.json` | new: not at HEAD |" in page
+    assert "CPU capability" in page and "No verdict flipped" not in page

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import re
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +28,122 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout whose rr_utils 
 
 from rr_utils import reproduction as R  # noqa: E402
 from rr_utils.io import atomic_write_json  # noqa: E402
+
+ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "RR_EXACT",
+       "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def machine() -> dict:
+    """This process's machine and numerical path: CPU, BLAS and its code path, torch's CPU capability, threads.
+
+    ``cpu_model``, ``platform``, ``cores`` (``cores_usable``: this process's affinity), ``cpu_flags``
+    (the vector extensions), ``python``, ``torch`` (version, ``cpu_capability``, ``threads``,
+    ``blas``/``lapack`` and the BLAS's version line from ``torch.__config__.show()``, ``mkl_branch``:
+    MKL_CBWR or MKL's own choice), ``numpy`` (version; its BLAS, version and the code path OpenBLAS
+    picked, via threadpoolctl), ``blas_loaded`` (every BLAS library loaded, e.g. scipy's own) and ``env``
+    (the variables that pin code paths and threads; None: unset).
+    """
+    info: dict = {"cpu_model": platform.processor() or platform.machine(), "platform": platform.platform(),
+                  "cores": os.cpu_count(), "python": platform.python_version(), "cpu_flags": None}
+    if hasattr(os, "sched_getaffinity"):
+        info["cores_usable"] = len(os.sched_getaffinity(0))
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
+                                 info["cpu_model"])
+        flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+        info["cpu_flags"] = sorted(f for f in flags if re.fullmatch(r"avx\w*|fma|amx\w*|sse4_2", f))
+    except OSError:
+        pass
+    try:
+        import torch
+
+        cfg = torch.__config__.show()
+        setting = dict(re.findall(r"(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", cfg))
+        info["torch"] = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                         "threads": torch.get_num_threads(), "blas": setting.get("BLAS_INFO"),
+                         "lapack": setting.get("LAPACK_INFO"),
+                         "blas_version": next((ln.strip(" -") for ln in cfg.splitlines()
+                                               if "Math Kernel Library" in ln or "OpenBLAS" in ln), None),
+                         "mkl_branch": os.environ.get("MKL_CBWR") or "automatic (MKL's choice for this CPU)"}
+    except ImportError:
+        info["torch"] = None
+    import numpy as np
+
+    info["numpy"] = {"version": np.__version__}
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [p for p in threadpool_info() if p.get("user_api") == "blas"]  # scipy may load a BLAS of its own
+        blas = next((p for p in libs if "numpy" in p.get("filepath", "")), libs[0] if libs else None)
+        if blas:
+            info["numpy"] |= {"blas": blas.get("internal_api"), "blas_version": blas.get("version"),
+                              "code_path": blas.get("architecture"), "threads": blas.get("num_threads")}
+        info["blas_loaded"] = [{"library": p.get("internal_api"), "version": p.get("version"),
+                                "code_path": p.get("architecture"), "threads": p.get("num_threads"),
+                                "file": Path(p.get("filepath", "")).name} for p in libs]
+    except ImportError:
+        pass
+    info["env"] = {k: os.environ.get(k) for k in ENV}
+    return info
+
+
+def report(results: Path, ref: str = "HEAD", with_machine: bool = True) -> dict:
+    """R.compare's report plus the time, the machine and the tolerances; without git: baseline None and why."""
+    try:
+        doc = R.compare(results, ref) | {"error": None}
+    except R.NoBaseline as exc:
+        doc = {"baseline": None, "error": str(exc), "summary": None, "files": [], "verdicts": []}
+    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": machine() if with_machine else None, "tolerances": R.tolerances()} | doc
+
+
+def _num(x, spec=".3g") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def table(doc: dict) -> str:
+    """The report as a short text table: per file the counts and largest deviation, then the flipped verdicts."""
+    m = doc.get("machine") or {}
+    t = m.get("torch") or {}
+    lines = []
+    if m:
+        lines.append(f"machine: {m.get('cpu_model')}, {m.get('cores')} cores; torch {t.get('version')} "
+                     f"(BLAS {t.get('blas')}, capability {t.get('cpu_capability')}, {t.get('threads')} threads, "
+                     f"MKL_CBWR={(m.get('env') or {}).get('MKL_CBWR')})")
+    if doc.get("baseline") is None:
+        return "\n".join([f"reproduction report: NO BASELINE: {doc.get('error')}", *lines])
+    b = doc["baseline"]
+    lines.insert(0, f"reproduction report: this run's results against git {b['ref']} {b['commit'][:10]} "
+                    f"({b['date'][:10]})")
+    w = max([len(f["file"]) for f in doc["files"]] + [4])
+    lines.append(f"{'file':<{w}}  {'numbers':>7}  {'identical':>9}  {'within':>6}  {'beyond':>6}  "
+                 f"{'max sd':>6}  {'max |d|':>8}  {'other':>5}")
+    for f in doc["files"]:
+        if f["status"] != "compared":
+            lines.append(f"{f['file']:<{w}}  {f['status'].upper()}: {f['note']}")
+            continue
+        other = f["changed"] + f["added"] + f["removed"]
+        lines.append(f"{f['file']:<{w}}  {f['numbers']:>7}  {f['identical']:>9}  {f['within']:>6}  "
+                     f"{f['beyond']:>6}  {_num(f['max_sd'], '.2f'):>6}  {_num(f['max_abs']):>8}  "
+                     f"{other if other else '-':>5}")
+    s = doc["summary"]
+    lines.append(f"numbers: {s['numbers']} compared, {s['identical']} identical, {s['within']} within tolerance, "
+                 f"{s['beyond']} beyond (largest: {_num(s['max_sd'], '.2f')} seed sd)")
+    top = sorted(((f["file"], d) for f in doc["files"] for d in f["largest"] + f["largest_abs"] if d["beyond"]),
+                 key=lambda fd: (fd[1]["z"] is None, -abs(fd[1]["z"] or 0)))[:R.N_LARGEST]
+    for fname, d in top:
+        size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
+        lines.append(f"  {fname}  {d['path']}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
+    flipped = [v for v in doc["verdicts"] if v["flipped"]]
+    if not flipped:
+        lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
+    else:
+        lines.append(f"verdicts: {s['verdicts']} compared, {len(flipped)} FLIPPED:")
+        lines += [f"  FLIPPED  {v['file']}  {v['path']}  ({v['claim'] or '-'}"
+                  f"{'' if v['seed'] is None else ', seed ' + str(v['seed'])}): {v['committed']} -> {v['fresh']}"
+                  for v in flipped]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -38,23 +158,23 @@ def main(argv=None) -> int:
     out = a.out or a.results / "reproduction.json"
     if a.show:
         if not out.is_file():
-            print(f"reproduction: {out}: no report yet (make report writes one)", file=sys.stderr)
+            print(f"reproduction: {out}: no report yet (`make report` writes one)", file=sys.stderr)
             return 2
-        print(R.table(json.loads(out.read_text(encoding="utf-8"))))
+        print(table(json.loads(out.read_text(encoding="utf-8"))))
         return 0
     if not a.results.is_dir():
         print(f"reproduction: {a.results}: no such results folder", file=sys.stderr)
         return 2
-    doc = R.report(a.results, a.ref, with_machine=not a.no_machine)
+    doc = report(a.results, a.ref, with_machine=not a.no_machine)
     atomic_write_json(out, doc)
-    print(R.table(doc))
+    print(table(doc))
     print(f"(written to {out})")
     if doc["baseline"] is None:
         print(f"reproduction: {doc['error']}", file=sys.stderr)
         return 2
-    unreadable = doc["summary"]["unreadable"]
-    if unreadable:
-        print(f"reproduction: results files that are not JSON: {', '.join(unreadable)}", file=sys.stderr)
+    if doc["summary"]["unreadable"]:
+        print(f"reproduction: results files that are not JSON: {', '.join(doc['summary']['unreadable'])}",
+              file=sys.stderr)
         return 2
     return 0
 
