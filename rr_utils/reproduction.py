@@ -97,7 +97,8 @@ class NoBaseline(RuntimeError):
 class Deviation:
     """One number that differs: its JSON path, committed and fresh values, and the deviation.
 
-    ``sd`` is the seed-to-seed standard deviation where there is one (``z`` = delta / sd), else None.
+    ``sd`` is the seed-to-seed standard deviation where there is one (``z`` = delta / sd), else None;
+    ``where`` names the record it belongs to (``"seed=3 split=test depth=4 units=60"``).
     """
 
     path: str
@@ -107,6 +108,7 @@ class Deviation:
     sd: float | None
     z: float | None
     beyond: bool
+    where: str = ""
 
 
 @dataclasses.dataclass
@@ -271,7 +273,7 @@ def compare_docs(name: str, committed, fresh) -> FileReport:
     rep = FileReport(file=name)
     spread = seed_spread(committed)
     old, new = dict(_leaves(committed)), dict(_leaves(fresh))
-    devs: list[Deviation] = []
+    devs: list[tuple[tuple, Deviation]] = []
     for path, a in old.items():
         if path not in new:
             rep.removed += 1
@@ -293,7 +295,7 @@ def compare_docs(name: str, committed, fresh) -> FileReport:
             beyond = (abs(z) > SD_BEYOND) if z is not None else not (abs(delta) <= ATOL * max(1.0, abs(a)))
             rep.beyond += beyond
             rep.within += not beyond
-            devs.append(Deviation(_fmt_path(path), a, b, delta, sd, z, bool(beyond)))
+            devs.append((path, Deviation(_fmt_path(path), a, b, delta, sd, z, bool(beyond))))
         else:
             rep.other += 1
             if not _same(a, b):
@@ -305,13 +307,15 @@ def compare_docs(name: str, committed, fresh) -> FileReport:
             rep.added += 1
             if len(rep.changes) < N_LARGEST:
                 rep.changes.append({"path": _fmt_path(path), "committed": "(absent)", "fresh": _json(b)})
-    with_z = sorted((d for d in devs if d.z is not None), key=lambda d: -abs(d.z))
-    plain = sorted((d for d in devs if d.z is None),
-                   key=lambda d: -abs(d.delta) / max(abs(d.committed), 1e-300) if math.isfinite(d.delta) else -math.inf)
-    rep.largest = [dataclasses.asdict(d) for d in with_z[:N_LARGEST]]
-    rep.largest_abs = [dataclasses.asdict(d) for d in plain[:N_LARGEST]]
-    rep.max_sd = abs(with_z[0].z) if with_z else None
-    rep.max_abs = max((abs(d.delta) for d in plain), default=None)
+    with_z = sorted((pd for pd in devs if pd[1].z is not None), key=lambda pd: -abs(pd[1].z))
+    plain = sorted((pd for pd in devs if pd[1].z is None), key=lambda pd: -abs(pd[1].delta) / max(
+        abs(pd[1].committed), 1e-300) if math.isfinite(pd[1].delta) else -math.inf)
+    for path, d in with_z[:N_LARGEST] + plain[:N_LARGEST]:  # only those listed: _where walks the document
+        d.where = " ".join(f"{k}={v}" for k, v in _where(committed, path).items())
+    rep.largest = [dataclasses.asdict(d) for _, d in with_z[:N_LARGEST]]
+    rep.largest_abs = [dataclasses.asdict(d) for _, d in plain[:N_LARGEST]]
+    rep.max_sd = abs(with_z[0][1].z) if with_z else None
+    rep.max_abs = max((abs(d.delta) for _, d in plain), default=None)
     return rep
 
 
@@ -319,25 +323,25 @@ def _json(v):
     return "(ignored)" if v is _IGNORED else v
 
 
-def _claim_of(doc, path: tuple) -> tuple[str | None, int | None]:
-    """The claim (nearest ``id``/``claim`` or a key like C1) and the seed of a verdict at ``path``."""
-    claim = seed = None
+def _where(doc, path: tuple) -> dict:
+    """Where a leaf sits: its claim (nearest ``id``/``claim`` or a key like C1), seed and the identity
+    (:data:`IDENTITY`) of the innermost list element on its path, e.g. ``{"seed": 3, "split": "test", "depth": 4}``."""
+    out: dict = {}
     node = doc
     for i, p in enumerate(path):
         if isinstance(p, str) and re.fullmatch(r"C\d+", p):
-            claim = p
+            out["claim"] = p
         if isinstance(node, dict) and isinstance(node.get("id") or node.get("claim"), str):
-            claim = node.get("id") or node.get("claim")
-        if isinstance(node, dict) and _is_number(node.get("seed")) and i and isinstance(path[i - 1], int):
-            seed = node["seed"]  # a record of a list of per-seed records
-        if isinstance(p, int) and i and path[i - 1] == "per_seed":
-            rec = node[p] if isinstance(node, list) and p < len(node) else {}
-            seed = rec.get("seed", p) if isinstance(rec, dict) else p
+            out["claim"] = node.get("id") or node.get("claim")
+        if isinstance(node, dict) and i and isinstance(path[i - 1], int):  # an element of a list of records
+            out |= {k: node[k] for k in ("seed", *IDENTITY[2:]) if isinstance(node.get(k), (str, int))}
+        if isinstance(p, int) and i and path[i - 1] == "per_seed" and isinstance(node, list) and p < len(node):
+            out["seed"] = node[p].get("seed", p) if isinstance(node[p], dict) else p
         try:
             node = node[p]
         except (KeyError, IndexError, TypeError):
             break
-    return claim, seed
+    return out
 
 
 def _verdict_leaves(doc) -> dict[tuple, object]:
@@ -375,7 +379,8 @@ def verdicts(name: str, committed, fresh) -> list[Verdict]:
         a, b = old.get(path, None), new.get(path, None)
         status = ("new" if path not in old else "gone" if path not in new else
                   "same" if _same(a, b) else "flipped")
-        claim, seed = _claim_of(committed if path in old else fresh, path)
+        where = _where(committed if path in old else fresh, path)
+        claim, seed = where.get("claim"), where.get("seed")
         leaf = "vs_null.decision" if path[-1] == "decision" else path[-1]
         out.append(Verdict(name, _fmt_path(path), claim, seed, leaf, a, b, status))
     return out

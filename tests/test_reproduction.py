@@ -140,6 +140,7 @@ def test_the_report_names_exactly_what_moved(fresh):
     (moved,) = layers["largest"]
     assert moved["path"] == f"layers[{i}].H_s"
     assert moved["sd"] == pytest.approx(sd) and moved["z"] == pytest.approx(3.0) and moved["beyond"]
+    assert moved["where"] == "seed=2 split=train depth=2 units=20"
     assert layers["max_sd"] == pytest.approx(3.0)
 
     claims = files["results/claims.json"]
@@ -160,7 +161,7 @@ def test_the_report_names_exactly_what_moved(fresh):
 
     text = script.table(doc)
     assert "verdicts: 14 compared, 2 FLIPPED:" in text
-    assert f"layers[{i}].H_s" in text and "+3.00 sd" in text
+    assert f"layers[{i}].H_s (seed=2 split=train depth=2 units=20): " in text and "(+3.00 sd)" in text
     assert re.search(r"^results/fashion-mnist/new\.json +NEW: not at HEAD$", text, re.M), text
     assert re.search(r"^results/fashion-mnist/gone\.json +MISSING: at HEAD, not written by this run$", text, re.M)
     assert "FLIPPED  results/claims.json  claims[1].holds_as_stated  (C4): False -> True" in text
@@ -225,7 +226,8 @@ def test_the_docs_page_shows_the_machine_the_files_and_the_flipped_verdicts(fres
     _write(res / "reproduction.json", script.report(res))
     page = render.environment(res).get_template("reproduction.md.j2").render()
     i, _ = _sd_of_moved_layer()
-    assert f"| `results/layers.json` | `layers[{i}].H_s` |" in page and "| +3.00 sd |" in page
+    assert f"| `results/layers.json` | `layers[{i}].H_s` | seed=2 split=train depth=2 units=20 |" in page
+    assert "| +3.00 sd |" in page
     assert ("| `results/claims.json` | `claims[0].evidence.per_seed[1].holds_as_stated` | C1 | 1 | True | False |"
             in page)
     assert "| `results/claims.json` | `claims[1].holds_as_stated` | C4 | – | False | True |" in page

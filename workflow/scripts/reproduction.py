@@ -134,7 +134,8 @@ def table(doc: dict) -> str:
                  key=lambda fd: (fd[1]["z"] is None, -abs(fd[1]["z"] or 0)))[:R.N_LARGEST]
     for fname, d in top:
         size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
-        lines.append(f"  {fname}  {d['path']}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
+        where = f" ({d['where']})" if d.get("where") else ""
+        lines.append(f"  {fname}  {d['path']}{where}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
     flipped = [v for v in doc["verdicts"] if v["flipped"]]
     if not flipped:
         lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
