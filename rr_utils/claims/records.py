@@ -19,6 +19,7 @@ records existed. ``from_dict`` reads a record back from a results file.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -95,8 +96,8 @@ class Numbers(dict):
     def __copy__(self):
         return self
 
-    def __deepcopy__(self, memo):
-        return type(self)(plain(self))
+    def __deepcopy__(self, memo):  # the lists inside are copied; records and Numbers keep their types
+        return type(self)({k: copy.deepcopy(v, memo) for k, v in self.items()})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({dict.__repr__(self)})"
@@ -429,9 +430,6 @@ class LayerClaims(Numbers):
         items = dict(data or {}, **kw)
         dict.__init__(self, {k: v if isinstance(v, ClaimVerdict) else ClaimVerdict.from_dict(v)
                              for k, v in items.items()})
-
-    def __deepcopy__(self, memo):
-        return self
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "LayerClaims":
