@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag docs render report bench bench-gpu test test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render report bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -59,9 +59,14 @@ CORES ?= all
 ARGS ?=
 SNAKEMAKE = $(VENV)/bin/snakemake -s workflow/Snakefile --cores $(CORES)
 
-reproduce: $(DOCS_STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, the docs site
+# EXACT=1: exact mode (rr_utils/numerics.py): MKL's COMPATIBLE branch, torch's default CPU capability, one thread
+# per job; networks of their own in the cache. Slower (make bench, section exact), the same bits on any x86-64 CPU.
+EXACT ?=
+EXACT_RUN = $(if $(filter 1 true yes,$(EXACT)),env $$($(PY) -m rr_utils.numerics env),)
+
+reproduce: $(DOCS_STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, the docs site (EXACT=1: exact mode)
 	@bash scripts/ensure_fashion_mnist.sh
-	$(SNAKEMAKE) $(ARGS)
+	$(EXACT_RUN) $(SNAKEMAKE) $(ARGS)
 
 grid: $(STAMP) ## the grid of workflow/config.yaml (seeds x data sets x architectures x M): results/grid.csv
 	@bash scripts/ensure_fashion_mnist.sh || echo "(an MNIST-only grid does not need it)" >&2
@@ -95,21 +100,35 @@ PYTEST_WORKERS ?= auto
 XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 
 # Unit tests on every core; tests/test_slurm.py, which mostly waits for SLURM to poll its jobs, runs beside
-# them and the notebooks, and its result is checked at the end. Notebooks under nbval: the workflow first trains
-# their quick networks (one job per network, in parallel), then each notebook must find every network it asks
-# for in the cache (RR_REQUIRE_CACHED).
-test: $(TEST_STAMP) ## unit tests, then the workflow's quick networks, then every notebook in quick mode under nbval
+# them and the notebooks, and its result is checked at the end. Then the quick run, from clean quick folders
+# (QUICK_RUN): the workflow first trains the quick networks (one job per network, in parallel; the model cache
+# is keyed by config, data and code, so a cached network is the one the code would train), then each notebook,
+# in the order of its metadata.rr.depends, must find every network it asks for in the cache (RR_REQUIRE_CACHED).
+# Last, tests/quick_check.py compares the run's numbers with tests/expected/quick_digest.json (`make expected`
+# rewrites it after an intended change and prints what moved).
+QUICK_DIRS := results/quick figures/quick
+QUICK_RUN = echo "rm -rf $(QUICK_DIRS)   (every quick run starts clean)"; rm -rf $(QUICK_DIRS); \
+	echo "$(SNAKEMAKE) networks --quiet rules --config quick=1"; \
+	$(SNAKEMAKE) networks --quiet rules --config quick=1; \
+	books=$$($(PY) tests/quick_digest.py order); \
+	echo "RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider <notebooks in dependency order>"; \
+	RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider $$books
+
+test: $(TEST_STAMP) ## unit tests, then the quick networks and every notebook in quick mode (nbval), then their numbers against tests/expected/
 	@set -e; log=$$(mktemp); \
 	$(HEADLESS) $(PY) -m pytest tests/test_slurm.py -q -p no:cacheprovider > $$log 2>&1 & slurm=$$!; \
 	trap 'kill $$slurm 2>/dev/null || true' EXIT; \
 	echo "$(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py   (tests/test_slurm.py runs beside)"; \
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py; \
-	echo "$(SNAKEMAKE) networks --quiet rules --config quick=1"; \
-	$(SNAKEMAKE) networks --quiet rules --config quick=1; \
-	echo "RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks"; \
-	RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks; \
+	$(QUICK_RUN); \
+	echo "$(PY) -m pytest tests/quick_check.py -q   (the quick run's numbers against tests/expected/quick_digest.json)"; \
+	$(HEADLESS) $(PY) -m pytest tests/quick_check.py -q -p no:cacheprovider; \
 	echo "tests/test_slurm.py (run beside the others):"; \
 	if wait $$slurm; then tail -n 2 $$log; else cat $$log; exit 1; fi
+
+expected: $(TEST_STAMP) ## after an intended change: rerun the quick networks and notebooks, rewrite tests/expected/quick_digest.json, print what moved
+	@set -e; $(QUICK_RUN); \
+	$(PY) tests/quick_digest.py update
 
 test-unit: $(TEST_STAMP) ## unit tests only
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST)

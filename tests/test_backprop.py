@@ -8,6 +8,8 @@ import torch
 
 from rr_utils import backprop as BP
 from rr_utils import beyond as Y
+from rr_utils import entropy as E
+from rr_utils.claims import layers as CL
 
 W = (16, 12, 8, 4)
 
@@ -35,6 +37,12 @@ def test_architectures_and_layer_names():
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
 
 
+def learned(accuracy: float, untrained: float, y_test, margin: float = 0.1) -> bool:
+    """A test accuracy that beats both the majority class (0.575 here) and the untrained network by ``margin``."""
+    majority = max(np.mean(y_test), 1 - np.mean(y_test))
+    return accuracy >= max(majority, untrained) + margin
+
+
 def test_training_is_deterministic_and_keeps_checkpoints(data):
     x, y, xt, yt = data
     runs = [BP.train(BP.mlp(W, n_classes=2, seed=1), x, y, x_test=xt, y_test=yt, epochs=3, checkpoints=(0, 1, 3),
@@ -45,7 +53,9 @@ def test_training_is_deterministic_and_keeps_checkpoints(data):
         assert all(torch.equal(a.checkpoints[e][k], b.checkpoints[e][k]) for k in a.checkpoints[e])
     assert a.history[1:] == b.history[1:]
     assert not torch.equal(a.checkpoints[0]["fc1.weight"], a.checkpoints[3]["fc1.weight"])
-    assert a.score(3) > 0.5 and a.at(0).training is False
+    assert learned(a.score(3), a.score(0), yt) and a.at(0).training is False
+    # the wrong input: the untrained network (0.55; `score > 0.5` passed it) fails against the majority class alone
+    assert a.score(0) > 0.5 and not learned(a.score(0), 0.0, yt)
     assert torch.equal(a.at(3)(torch.as_tensor(xt)), a.model(torch.as_tensor(xt)))
 
 
@@ -86,6 +96,23 @@ def test_bad_input(data, call, message):
         call(data)
 
 
+def decisions_follow_intervals(record) -> bool:
+    """Each comparison's decision is the one its 95% interval gives, and the claim's decision the one its comparisons
+    give (rr_utils.claims.decision, rules.decide_vs_null): "does not hold" if any does not, "holds" only if all do."""
+    rec = record["vs_null"]
+    comps = rec["comparisons"].values()
+    for c in comps:
+        if c["decision"] != ("holds" if c["effect_lo"] > 0 else "does not hold" if c["effect_hi"] < 0 else "undecided"):
+            return False
+    if comps:
+        ds = [c["decision"] for c in comps]
+        if "does not hold" in ds and rec["decision"] != "does not hold":
+            return False
+        if rec["decision"] == "holds" and not all(d == "holds" for d in ds):
+            return False
+    return record["holds_vs_null"] == (rec["decision"] == "holds")
+
+
 def test_trajectory_nulls_and_claims(data):
     x, y, xt, yt = data
     run = BP.train(BP.mlp(W, n_classes=2, seed=0), x, y, x_test=xt, y_test=yt, epochs=2, checkpoints=(0, 1, 2),
@@ -101,12 +128,28 @@ def test_trajectory_nulls_and_claims(data):
     assert not np.array_equal(first[0], untrained(1)[0]) and np.array_equal(first[0], untrained(0)[0])
     v = Y.claims(counts[2], counts[0], [12, 8, 4], untrained=untrained, inputs=x, n_untrained=3, n_projections=3,
                  n_draws=1, n_gof=5)
+    own = CL.layer_claims(counts[0], [12, 8, 4], seed=0, n_draws=1, n_boot=0, n_gof=10)  # epoch 0, as stated
     for cid in ("C1", "C2", "C3"):
         rec = v[cid]["vs_null"]
-        assert rec["decision"] in ("holds", "undecided", "does not hold")
-        assert v[cid]["holds_vs_null"] == (rec["decision"] == "holds")
+        assert decisions_follow_intervals(v[cid])
+        assert v[cid]["untrained"]["holds_as_stated"] == own[cid]["holds_as_stated"]
+        assert v[cid]["untrained"]["as_stated"] == own[cid]["as_stated"]
         if rec["comparisons"]:
             assert set(rec["comparisons"]) == {"untrained", "projections"}
+    # the wrong input: a verdict that says "holds" whatever its intervals (the old type-only check passed it)
+    c1 = v["C1"]
+    comps = {k: dict(c) for k, c in c1["vs_null"]["comparisons"].items()}
+    comps["untrained"] |= {"decision": "holds", "effect_lo": -1.0, "effect_hi": 1.0}
+    forged = {"holds_vs_null": c1["holds_vs_null"], "vs_null": {"decision": c1["vs_null"]["decision"], "comparisons": comps}}
+    assert not decisions_follow_intervals(forged)
+    # a negative control: one untrained draw read by sign, fed in as the trained network, cannot beat the
+    # untrained reference (exchangeable: "holds" with probability about 2.5%; these seeds give no such draw)
+    control = [E.state_counts(a > 0) for a in untrained(7)]
+    nv = Y.claims(control, control, [12, 8, 4], untrained=untrained, inputs=x, n_untrained=3, n_projections=3,
+                  n_draws=1, n_gof=5)
+    for cid in ("C1", "C2"):
+        assert decisions_follow_intervals(nv[cid])
+        assert nv[cid]["vs_null"]["comparisons"]["untrained"]["decision"] != "holds" and not nv[cid]["holds_vs_null"]
     row = Y.verdict_row("toy", v)
     assert row["network"] == "toy" and row["relevance_peak_units"] in (12, 8, 4)
     assert row["C1_vs_references"] == v["C1"]["vs_null"]["decision"]

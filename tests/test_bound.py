@@ -182,13 +182,33 @@ def test_random_samples_never_exceed_bound(M):
 # --------------------------------------------------------- shape and values
 
 
+def partition_entropies(mk: np.ndarray, M: int) -> tuple[float, float]:
+    """(H_s, H_K) in nats of the integer partition m_k (index k - 1), exactly (math.fsum), after checking sum k m_k = M."""
+    k = np.arange(1, len(mk) + 1)
+    assert int((k * mk).sum()) == M
+    hs = -math.fsum(m * (j / M) * math.log(j / M) for j, m in zip(k.tolist(), mk.tolist()) if m)
+    hk = -math.fsum((j * m / M) * math.log(j * m / M) for j, m in zip(k.tolist(), mk.tolist()) if m)
+    return hs, hk
+
+
 def test_reference_points_60000(curve_60k):
+    """The Zipf point (mu = 1) and the top (mu = 0) are the entropies of integer partitions of M, certified optimal
+    within ``gap``: computed exactly from those partitions, they must agree to rounding, not to 0.02."""
     L = math.log(60_000)
     hs, hk = zipf_point(60_000)
-    assert (hs / L, hk / L) == pytest.approx((0.78, 0.38), abs=0.02)
+    exact = partition_entropies(optimal_mk(60_000, 1.0), 60_000)
+    assert (hs, hk) == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    assert max_relevance_curve(60_000, 1.0)["gap"].iloc[0] < 1e-4  # no partition beats it by more
+    assert (hs / L, hk / L) == pytest.approx((0.78, 0.38), abs=0.005)  # the paper's figure, read to two decimals
     top = curve_60k.iloc[0]
-    assert top["mu"] == 0.0
-    assert (top["H_s_norm"], top["H_K_norm"]) == pytest.approx((0.54, 0.52), abs=0.02)
+    assert top["mu"] == 0.0 and top["gap"] < 1e-4
+    assert (top["H_s"], top["H_K"]) == pytest.approx(partition_entropies(optimal_mk(60_000, 0.0), 60_000), rel=1e-12)
+    assert (top["H_s_norm"], top["H_K_norm"]) == pytest.approx((top["H_s"] / L, top["H_K"] / L), rel=1e-12)
+    assert (top["H_s_norm"], top["H_K_norm"]) == pytest.approx((0.54, 0.52), abs=0.005)
+    # the wrong input: the curve's point at mu = 0.95 passed abs=0.02 around (0.78, 0.38); it fails now
+    wrong = max_relevance_curve(60_000, 0.95).iloc[0]
+    assert (wrong["H_s_norm"], wrong["H_K_norm"]) == pytest.approx((0.78, 0.38), abs=0.02)
+    assert (wrong["H_s"], wrong["H_K"]) != pytest.approx(exact, rel=1e-12, abs=1e-12)
     print(f"M=60000: Zipf ({hs / L:.4f}, {hk / L:.4f}), top ({top['H_s_norm']:.4f}, "
           f"{top['H_K_norm']:.4f}), max gap {curve_60k['gap'].max():.1e} nats")
 

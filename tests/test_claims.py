@@ -146,11 +146,23 @@ def test_informative_layers_rule_at_8000():
 # ------------------------------------------------------------ statistics
 
 
+def honest(iv: dict, truth: float, sd_true: float) -> bool:
+    """An interval that brackets the truth and is as wide as the sampling spread says: its sd within a factor 2 of
+    the spread of independent samples (``sd_true``), its width under 4 x 1.96 x sd_true."""
+    return (iv["lo"] < truth < iv["hi"] and 0.5 < iv["sd"] / sd_true < 2
+            and iv["hi"] - iv["lo"] < 4 * 1.96 * sd_true)
+
+
 def test_entropy_intervals_bracket_a_moderate_sample():
     c = N.bernoulli_counts(M, 10, 0.3, seed=3)
     iv = S.entropy_intervals(c, n_boot=50, seed=0)
+    fresh = [E.summary(N.bernoulli_counts(M, 10, 0.3, seed=100 + s)) for s in range(20)]  # independent samples
     for q in ("H_s", "H_K", "H_s_norm", "H_K_norm"):
-        assert iv[q]["lo"] < iv[q]["estimate"] < iv[q]["hi"] and iv[q]["sd"] > 0
+        values = [f[q] for f in fresh]
+        truth, sd_true = float(np.mean(values)), float(np.std(values, ddof=1))
+        assert iv[q]["lo"] < iv[q]["estimate"] < iv[q]["hi"] and honest(iv[q], truth, sd_true), (q, iv[q], sd_true)
+        # the wrong input: an interval that brackets by being wide, (0, log M), fails
+        assert not honest({"lo": 0.0, "hi": float(np.log(M)), "sd": float(np.log(M)) / 4}, truth, sd_true)
     t = CL.layer_entropy_intervals([c, c], [10, 10], n_boot=20)
     assert {"H_s_norm_lo", "H_K_norm_hi", "H_K_bias"} <= set(t.columns) and len(t) == 2
 
@@ -161,7 +173,10 @@ def test_mu_bootstrap_finds_the_zipf_layer():
     b = S.mu_bootstrap(layers, n_boot=10, seed=1)
     assert b["zipf_layer_set"] == [2] and b["zipf_layer_frequency"][2] == 1.0
     iv = b["mu"][1]
-    assert iv["lo"] < 1.0 < iv["hi"] and iv["sd"] > 0
+    other = np.random.default_rng(50)
+    mus = [E.fit_power_law(E.power_law_sample(M, 1.0, rng=other)).mu for _ in range(10)]  # independent samples
+    assert honest(iv, 1.0, float(np.std(mus, ddof=1))), iv
+    assert not honest(iv | {"lo": 0.5, "hi": 1.5}, 1.0, float(np.std(mus, ddof=1)))  # the wrong input: too wide
 
 
 def test_goodness_of_fit_accepts_a_power_law_and_rejects_poisson_counts():
@@ -223,7 +238,20 @@ def test_sensitivity_and_verdict_changes():
     out = CL.sensitivity(_FakeDBN(), None, thresholds=(0.3, 0.5), sampled=True, references=False, which=("C1", "C2"),
                          **FAST)
     assert set(out["variants"]) == {"threshold=0.3", "threshold=0.5", "sampled"}
-    assert isinstance(out["any_verdict_changes"], bool)
+    direct = {}  # each threshold variant's verdicts recomputed from its own states
+    for t in (0.3, 0.5):
+        counts = [E.state_counts(s) for s in _FakeDBN().binary_states(None, threshold=t)]
+        claims = CL.layer_claims(counts, [12, 6], seed=0, which=("C1", "C2"), **FAST)
+        direct[f"threshold={t:g}"] = {cid: {k: claims[cid][k] for k in ("holds_as_stated", "holds_vs_null")}
+                                      for cid in ("C1", "C2")}
+    for name, verdicts in direct.items():
+        assert {cid: {k: out["variants"][name]["verdicts"][cid][k] for k in verdicts[cid]} for cid in verdicts} == verdicts
+    moved = [(cid, k) for cid in ("C1", "C2") for k in ("holds_as_stated", "holds_vs_null")
+             if direct["threshold=0.3"][cid][k] != direct["threshold=0.5"][cid][k]]
+    assert moved  # the fake's states at 0.3 move a verdict (C2 as stated)
+    # a record saying False (a bool: the old isinstance check passed it) fails here
+    assert out["any_verdict_changes"] is True
+    assert [(c["claim"], c["verdict"]) for c in out["changes"] if c["variant"] == "threshold=0.3"] == moved
     v = {"a": {"C1": {"holds_as_stated": True, "holds_vs_null": False}},
          "b": {"C1": {"holds_as_stated": True, "holds_vs_null": True}}}
     assert CL.verdict_changes(v, "a") == [{"variant": "b", "claim": "C1", "verdict": "holds_vs_null",

@@ -17,46 +17,12 @@ from rr_utils import downloads as DL
 from rr_utils import idx as IDX
 from rr_utils.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 
+from conftest import idx_bytes, small_set, write_idx, write_idx_set  # shared helpers
+
 EMBEDDED = D.REPO_DATA_DIR / D.EMBEDDED_NPZ_NAME
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def idx_bytes(arr: np.ndarray, magic: int | None = None) -> bytes:
-    """Serialise a uint8 array as IDX (magic 0x0801 for 1-D, 0x0803 for 3-D)."""
-    arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    if magic is None:
-        magic = 0x0800 | arr.ndim
-    head = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    return head + arr.tobytes()
-
-
-def write_idx(path: Path, arr: np.ndarray, gz: bool = False) -> Path:
-    raw = idx_bytes(arr)
-    if gz:
-        raw = gzip.compress(raw, mtime=0)
-    path.write_bytes(raw)
-    return path
-
-
-def small_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
-
-
-def write_idx_set(folder: Path, n_train: int = 7, n_test: int = 3, gz: bool = True) -> dict:
-    """The four MNIST-named IDX files with random content; returns the arrays by split."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
-        images, labels = small_set(n, seed)
-        img_name, lab_name = D.IDX_FILES[split]
-        suffix = ".gz" if gz else ""
-        write_idx(folder / (img_name + suffix), images, gz)
-        write_idx(folder / (lab_name + suffix), labels, gz)
-        out[split] = (images, labels)
-    return out
+# helpers (idx_bytes, write_idx, small_set, write_idx_set): tests/conftest.py
 
 
 # --------------------------------------------------------------------------- read_idx

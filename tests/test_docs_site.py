@@ -47,9 +47,7 @@ SPHINX_ARGS = ["-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q"]
 
 
 def _unavailable(reason: str):
-    """Skip saying why; under CI=true a missing tool is a failure."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the docs test must run)")
+    """Skip saying why; under CI=true the skip is a failure (tests/conftest.py: the skip policy)."""
     pytest.skip(reason)
 
 

@@ -12,7 +12,7 @@ import torch
 from rr_utils import data as D
 from rr_utils import entropy as E
 from rr_utils import experiments as X
-from test_data import write_idx_set
+from conftest import write_idx_set  # shared helper
 
 
 def test_idx_files_through_loading_training_and_analysis(tmp_path, monkeypatch):

@@ -21,6 +21,8 @@ from rr_utils import data as D
 from rr_utils import experiments as X
 from rr_utils import idx as IDX
 
+from conftest import write_idx_set  # shared helper
+
 SUBSET = D.REPO_DATA_DIR / D.FASHION_QUICK_NPZ_NAME
 N = D.FASHION_QUICK_ROWS
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,8 +220,6 @@ def test_subset_is_read_once(newcomer):
 
 
 def test_rows_on_idx_files(tmp_path):
-    from test_data import write_idx_set
-
     arrays = write_idx_set(tmp_path / "raw" / "mnist", n_train=7, n_test=3)
     images, labels = arrays["train"]
     ds = D.load_dataset("mnist", "train", data_dir=tmp_path, verbose=False, rows=4)
