@@ -4,13 +4,14 @@ write ``results/bench.json`` (atomically).
     python -m benchmarks.run                 # full (make bench), several minutes
     python -m benchmarks.run --smoke         # seconds: proves every benchmark runs (the tests)
     python -m benchmarks.run --only counting --only bound --out /tmp/b.json
+    python -m benchmarks.run --only batched --merge   # refresh one section of results/bench.json
 
 Ratios, not absolute times, are the point: each baseline runs in the same
 process on the same data, timed best-of-k.  Sections: counting (state_counts
 vs np.unique / Counter / a uint8 copy), streaming (StateCounter peak memory vs
 one-shot, in subprocesses), probe (layer_report over 60,000 inputs: streaming vs the full
 activation matrices, peak memory and time), rbm (our trainer vs learnergy, scikit-learn and NumPy, GFLOP/s
-vs torch matmul), exact (exact mode's cost and bits, rr_utils.numerics), bound (max_relevance_curve), pipeline (make reproduce times
+vs torch matmul), batched (S seeds in one training step vs one after another, 1 thread), exact (exact mode's cost and bits, rr_utils.numerics), bound (max_relevance_curve), pipeline (make reproduce times
 vs the 45-minute budget), workflow (a grid trained by Snakemake with one job per core vs
 one job at a time).
 """
@@ -29,7 +30,7 @@ if __package__ in (None, ""):  # python benchmarks/run.py
 
 from benchmarks.common import machine_info, table  # noqa: E402
 
-SECTIONS = ("counting", "streaming", "probe", "rbm", "exact", "bound", "pipeline", "workflow")
+SECTIONS = ("counting", "streaming", "probe", "rbm", "batched", "exact", "bound", "pipeline", "workflow")
 
 
 def _section(name: str, smoke: bool, log):
@@ -45,6 +46,9 @@ def _section(name: str, smoke: bool, log):
     if name == "rbm":
         from benchmarks import rbm
         return rbm.run(smoke=smoke, log=log)
+    if name == "batched":
+        from benchmarks import batched
+        return batched.run(smoke=smoke, log=log)
     if name == "exact":
         from benchmarks import exact
         return exact.run(smoke=smoke, log=log)
@@ -67,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="JSON output (default results/bench.json; results/quick/bench.json with --smoke)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other sections of an existing --out (with --only: refresh those sections alone)")
     a = p.parse_args(argv)
 
     import torch
@@ -91,6 +97,19 @@ def main(argv=None) -> int:
         doc["seconds"][name] = time.perf_counter() - t0
         rows.extend(r)
     doc["seconds"]["total"] = time.perf_counter() - t_all
+    if a.merge and out.is_file():  # the sections not run now, their rows and times, from the file
+        import json
+
+        from benchmarks.common import Row
+
+        old = json.loads(out.read_text())
+        kept = [k for k in old.get("sections", {}) if k not in doc["sections"]]
+        doc["merged"] = {"sections_run": sections, "machine_then": info, "kept_from_file": kept}
+        doc["machine"] = old.get("machine", info)
+        doc["sections"] = {**{k: old["sections"][k] for k in kept}, **doc["sections"]}
+        doc["seconds"] = {**{k: v for k, v in old.get("seconds", {}).items() if k in kept}, **doc["seconds"]}
+        doc["seconds"]["total"] = sum(v for k, v in doc["seconds"].items() if k != "total")
+        rows = [Row(**r) for r in old.get("rows", []) if r["section"] in kept] + rows
     if a.smoke:  # tiny sizes prove that the code runs; they say nothing about the targets
         for r in rows:
             if r.met is not None:
