@@ -233,3 +233,19 @@ def test_the_docs_page_shows_the_machine_the_files_and_the_flipped_verdicts(fres
     assert "| `results/claims.json` | `claims[1].holds_as_stated` | C4 | – | False | True |" in page
     assert "| `results/fashion-mnist/new.json` | new: not at HEAD |" in page
     assert "CPU capability" in page and "No verdict flipped" not in page
+
+
+def test_the_committed_reports_machine_is_the_baselines(fresh, capsys):
+    out = fresh / "results" / "reproduction.json"
+    assert script.main(["--results", str(fresh / "results")]) == 0
+    first = json.loads(out.read_text())
+    assert first["baseline"]["machine"] is None  # no report committed yet
+    assert first["machine"]["torch"]["cpu_capability"]
+    _git(fresh, "add", "results")
+    _git(fresh, "commit", "-q", "-m", "the fresh results and their report")
+    capsys.readouterr()
+    assert script.main(["--results", str(fresh / "results"), "--no-machine"]) == 0
+    second = json.loads(out.read_text())
+    assert second["baseline"]["machine"] == first["machine"] and second["machine"] is None
+    assert second["summary"]["flipped"] == 0 and second["summary"]["beyond"] == 0
+    assert "committed report's machine: " in capsys.readouterr().out

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,10 +89,24 @@ def machine() -> dict:
     return info
 
 
+def _committed_machine(results: Path, ref: str) -> dict | None:
+    """The machine of the report committed at ``ref`` (where the committed results were last compared)."""
+    r = subprocess.run(["git", "-C", str(results), "show", f"{ref}:./reproduction.json"], capture_output=True)
+    try:
+        return json.loads(r.stdout).get("machine") if r.returncode == 0 else None
+    except (ValueError, AttributeError):
+        return None
+
+
 def report(results: Path, ref: str = "HEAD", with_machine: bool = True) -> dict:
-    """R.compare's report plus the time, the machine and the tolerances; without git: baseline None and why."""
+    """R.compare's report plus the time, the machine and the tolerances; without git: baseline None and why.
+
+    ``baseline.machine`` is the machine of the report committed at ``ref``, if any: where the committed
+    results were last reported on (`make reproduce` writes both), the machine to compare this one with.
+    """
     try:
         doc = R.compare(results, ref) | {"error": None}
+        doc["baseline"]["machine"] = _committed_machine(results, ref)
     except R.NoBaseline as exc:
         doc = {"baseline": None, "error": str(exc), "summary": None, "files": [], "verdicts": []}
     return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -104,13 +119,14 @@ def _num(x, spec=".3g") -> str:
 
 def table(doc: dict) -> str:
     """The report as a short text table: per file the counts and largest deviation, then the flipped verdicts."""
-    m = doc.get("machine") or {}
-    t = m.get("torch") or {}
     lines = []
-    if m:
-        lines.append(f"machine: {m.get('cpu_model')}, {m.get('cores')} cores; torch {t.get('version')} "
-                     f"(BLAS {t.get('blas')}, capability {t.get('cpu_capability')}, {t.get('threads')} threads, "
-                     f"MKL_CBWR={(m.get('env') or {}).get('MKL_CBWR')})")
+    for label, m in (("machine", doc.get("machine")), ("committed report's machine",
+                                                       (doc.get("baseline") or {}).get("machine"))):
+        if m:
+            t = m.get("torch") or {}
+            lines.append(f"{label}: {m.get('cpu_model')}, {m.get('cores')} cores; torch {t.get('version')} "
+                         f"(BLAS {t.get('blas')}, capability {t.get('cpu_capability')}, threads {t.get('threads')}, "
+                         f"MKL_CBWR={(m.get('env') or {}).get('MKL_CBWR')})")
     if doc.get("baseline") is None:
         return "\n".join([f"reproduction report: NO BASELINE: {doc.get('error')}", *lines])
     b = doc["baseline"]
@@ -135,7 +151,7 @@ def table(doc: dict) -> str:
     for fname, d in top:
         size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
         where = f" ({d['where']})" if d.get("where") else ""
-        lines.append(f"  {fname}  {d['path']}{where}: {d['committed']:.6g} -> {d['fresh']:.6g} ({size})")
+        lines.append(f"  {fname}  {d['path']}{where}: {d['committed']:.8g} -> {d['fresh']:.8g} ({size})")
     flipped = [v for v in doc["verdicts"] if v["flipped"]]
     if not flipped:
         lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
