@@ -18,6 +18,17 @@
    written there.  ``--network-deadline`` stops it early; the record then holds
    the epochs trained and an estimate of the whole network from step 2.
 
+4. **Seeds in one batch** (issue 22, ``seeds``): the 784 -> 500 layer on the
+   ``--layer-rows`` images, S = 1, 2, 5, 10 seeds trained in one stacked batch
+   (``rr_utils.models.batched``: batched products, one CUDA graph per epoch for
+   all seeds) against the S seeds one after another (each its own graph): time
+   per epoch and per mini-batch, per-seed throughput ratio, and whether seed 0
+   of the batch is bitwise seed 0 alone (if so, CUDA batches could share the
+   alone keys; until measured they are keyed apart).
+5. **Five full-size networks in one batch** (``seeds_network``): notebook 03's
+   configuration on Fashion-MNIST (60,000 images), seeds 0-4, ``train_dbns``:
+   wall time (against five times step 3's), with ``--seeds-deadline``.
+
 ``--smoke`` (for the tests, any machine): tiny sizes; without CUDA the graph
 steps are recorded as not run, with the reason.
 """
@@ -43,7 +54,9 @@ from rr_utils import models as MD
 from rr_utils.io import atomic_write_json
 from rr_utils.models import RBM, PCDState, RBMConfig
 from rr_utils.models.checkpoints import final_payloads, payload_tensors
-from rr_utils.models.cuda_graphs import GraphedEpochs
+from rr_utils.models.batched import SeedBatch, seed_epoch_runner
+from rr_utils.models.batched_training import train_dbns
+from rr_utils.models.cuda_graphs import GraphedEpochs, epoch_runner
 from rr_utils.models.rbm import _deterministic, _generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,6 +226,70 @@ def full_network(smoke: bool, network_out: Path | None, deadline_s: float | None
     return out
 
 
+def seed_batches(x: np.ndarray, smoke: bool, device: torch.device) -> list[dict]:
+    """Step 4: S seeds of the 784 -> 500 layer in one stacked batch (one graph per epoch on CUDA) against the S
+    seeds one after another (each replaying its own graph): best epoch of a few, after the capture."""
+    cfg = RBMConfig(device=device.type)
+    x = x[:300] if smoke else x
+    data = torch.as_tensor(x, device=device)
+    mb = x.shape[0] // cfg.batch_size
+    rows = []
+    for S in ((1, 2) if smoke else (1, 2, 5, 10)):
+        def fresh(s):
+            g = _generator(device, 1000 + s)
+            rbm = RBM.initialise(x.shape[1], 500, g, device=device)
+            return rbm, PCDState.initialise(rbm, cfg, g)
+        with _deterministic(device):
+            alone = [fresh(s) for s in range(S)]
+            fits = [epoch_runner(rbm, cfg, st) for rbm, st in alone]
+            batch = SeedBatch(*zip(*(fresh(s) for s in range(S))), stacked=True)
+            fit_b = seed_epoch_runner(batch, cfg)
+            n_ep = 2 if smoke else 5  # epoch 0 eager, 1 captured, then replays
+            seq = [sum(ts) for ts in zip(*(_time_epochs(f, data, range(n_ep), device) for f in fits))]
+            bat = _time_epochs(fit_b, data, range(n_ep), device)
+        t_seq, t_bat = min(seq[2:] or seq), min(bat[2:] or bat)
+        rows.append({"seeds": S, "minibatches": mb, "sequential_epoch_s": t_seq, "batched_epoch_s": t_bat,
+                     "sequential_us_per_minibatch": 1e6 * t_seq / mb, "batched_us_per_minibatch": 1e6 * t_bat / mb,
+                     "per_seed_throughput_ratio": t_seq / t_bat,
+                     "seed0_bitwise_alone": bool(torch.equal(batch.seed(0)[0].W, alone[0][0].W)),
+                     "seed0_max_abs_diff_W": float((batch.seed(0)[0].W - alone[0][0].W).abs().max())})
+        print(f"  S={S:>2}: batched {t_bat:.3f} s, sequential {t_seq:.3f} s per epoch, "
+              f"x{t_seq / t_bat:.2f} per seed", flush=True)
+    return rows
+
+
+def seeds_network(smoke: bool, deadline_s: float | None) -> dict:
+    """Step 5: notebook 03's network on Fashion-MNIST at 60,000 rows, seeds 0-4 in one batch (``train_dbns``);
+    ``deadline_s`` stops it early (the record then holds the epochs trained)."""
+    import dataclasses
+
+    splits = X.load_splits("fashion-mnist", quick=smoke)
+    base = X.dbn_config(quick=smoke, seed=0)
+    if smoke:  # tiny: proves the step runs
+        base = dataclasses.replace(base, hidden_sizes=(30, 10))
+        splits = {"train": splits["train"][:300], "test": splits["test"][:100]}
+    configs = [dataclasses.replace(base, seed=s) for s in range(5)]
+    stop = None if deadline_s is None else time.perf_counter() + deadline_s
+    epochs = []
+
+    def log(rec):
+        if rec["epoch"] > 0:
+            epochs.append((rec["layer"], rec["seed"], rec["seconds"]))
+        if stop is not None and time.perf_counter() > stop:
+            raise _Deadline
+
+    t0, nets = time.perf_counter(), None
+    try:
+        nets = train_dbns(configs, splits["train"], cache_dir=Path(tempfile.mkdtemp()), test_data=splits["test"],
+                          log=log)
+    except _Deadline:
+        pass
+    return {"dataset": "fashion-mnist", "rows": int(splits["train"].shape[0]), "seeds": [c.seed for c in configs],
+            "hidden_sizes": list(base.hidden_sizes), "epochs": base.epochs, "complete": nets is not None,
+            "wall_s": time.perf_counter() - t0, "seed_epochs_trained": len(epochs),
+            "keys": None if nets is None else [n.key for n in nets]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "gpu.json")
@@ -221,7 +298,10 @@ def main(argv=None) -> int:
     ap.add_argument("--network-deadline", type=float, default=None,
                     help="seconds: stop the full network then, record the epochs trained and an estimate")
     ap.add_argument("--layer-rows", type=int, default=10_000, help="rows of the per-layer timings")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["bitwise", "layers", "network"],
+    ap.add_argument("--seeds-deadline", type=float, default=None,
+                    help="seconds: stop the five-seed full-size batch then, record the epochs trained")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["bitwise", "layers", "network", "seeds",
+                                                              "seeds_network"],
                     help="steps not to run now (their earlier results in --out are kept)")
     args = ap.parse_args(argv)
     device = MD.resolve_device("auto")
@@ -231,7 +311,8 @@ def main(argv=None) -> int:
         return 2
     if args.network_out is not None:
         args.network_out.mkdir(parents=True, exist_ok=True)
-    doc = {"what": "the GPU path: graphs vs eager bitwise, epoch time per layer shape, one full-size network",
+    doc = {"what": "the GPU path: graphs vs eager bitwise, epoch time per layer shape, one full-size network, "
+                   "seeds in one batch (S = 1, 2, 5, 10; five full-size networks)",
            "smoke": args.smoke, "environment": _environment(device)}
     if args.skip and args.out.is_file():  # steps run in separate calls: keep the ones skipped now
         before = json.loads(args.out.read_text())
@@ -240,7 +321,9 @@ def main(argv=None) -> int:
     fashion = X.load_splits("fashion-mnist", quick=args.smoke)["train"]
     steps = [("bitwise", lambda: bitwise_check(mnist, args.smoke)),
              ("layers", lambda: layer_timings(fashion[:args.layer_rows], args.smoke, device)),
-             ("network", lambda: full_network(args.smoke, args.network_out, args.network_deadline, doc.get("layers")))]
+             ("network", lambda: full_network(args.smoke, args.network_out, args.network_deadline, doc.get("layers"))),
+             ("seeds", lambda: seed_batches(fashion[:args.layer_rows], args.smoke, device)),
+             ("seeds_network", lambda: seeds_network(args.smoke, args.seeds_deadline))]
     for name, step in steps:
         if name in args.skip:
             doc.setdefault(name, {"run": False, "why_not": "--skip"})

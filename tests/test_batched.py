@@ -114,23 +114,48 @@ def test_a_stack_of_seeds_as_input_is_copied_for_lockstep():
         _assert_bitwise(_alone(s, xs[i], 10, cfg, 1), batched[i], f"seed {s}")
 
 
-def test_the_stacked_layout_matches_alone_closely_and_is_independent_of_its_batch(digits):
-    """The CUDA layout (batched products, one kernel per operation for every seed), run on the CPU: within
-    float32 rounding of the alone seed (not bitwise in general: see rr_utils.models.batched), and a seed's
-    result the same whichever seeds share its batch (up to the same rounding: batched GEMM kernels may depend on
-    the batch's size)."""
+def _fresh64(seed, n_hid, cfg, n_vis=784):
+    rbm, st = _fresh(seed, n_hid, cfg, n_vis)
+    return (RBM(rbm.W.double(), rbm.vbias.double(), rbm.hbias.double()),
+            PCDState(tuple(v.double() for v in st.velocity), st.particles.double(), st.generator))
+
+
+def test_the_stacked_layout_is_the_same_update_and_independent_of_its_batch(digits):
+    """The CUDA layout (batched products, one kernel per operation for every seed), run on the CPU in float64
+    (so that rounding cannot flip a Bernoulli draw): the alone seed's update to rounding, the same draws in the
+    same order, and a seed's result the same whichever seeds share its batch."""
     cfg = RBMConfig()
-    x = digits[:200]
-    batch = SeedBatch(*zip(*(_fresh(s, 500, cfg) for s in (0, 1))), stacked=True)
-    with _deterministic(CPU):
-        batch.fit_epoch(x, 0, cfg)
-    for s, (rbm, st) in zip((0, 1), batch.unstack()):
-        ra, sa = _alone(s, x, 500, cfg, 1)
-        torch.testing.assert_close(rbm.W, ra.W, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(st.particles, sa.particles, rtol=1e-4, atol=1e-5)
+    x = digits[:200].double()
+
+    def stacked(seeds):
+        batch = SeedBatch(*zip(*(_fresh64(s, 500, cfg) for s in seeds)), stacked=True)
+        with _deterministic(CPU):
+            batch.fit_epoch(x, 0, cfg)
+        return batch.unstack()
+
+    got = stacked([0, 1])
+    for s, (rbm, st) in zip((0, 1), got):
+        ra, sa = _fresh64(s, 500, cfg)
+        with _deterministic(CPU):
+            ra.fit_epoch(x, 0, cfg, sa)
+        torch.testing.assert_close(rbm.W, ra.W, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(st.particles, sa.particles, rtol=1e-9, atol=1e-12)
         assert torch.equal(st.generator.get_state(), sa.generator.get_state())  # the same draws, in order
-    other = _batched([1, 2, 3], x, 500, cfg, 1, stacked=True)[0]
-    torch.testing.assert_close(other[0].W, batch.seed(1)[0].W, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stacked([2, 1, 3])[1][0].W, got[1][0].W, rtol=1e-9, atol=1e-12)
+
+
+def test_benchmark_section_runs():
+    """make bench's section batched, smoke sizes: every S reports a ratio, the lockstep batch bitwise alone."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import batched as bench
+
+    rows, info = bench.run(smoke=True, log=lambda msg: None)
+    assert [r.section for r in rows] == ["batched"] * len(info["by_seeds"])
+    assert all(r.ratio > 0 for r in rows)
+    assert all(v["lockstep_bitwise_alone"] for v in info["by_seeds"].values())
 
 
 def test_train_dbns_stores_each_seed_under_its_alone_key_bitwise(digits, tmp_path):
