@@ -451,8 +451,12 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
         names |= {p.name for p in folder.glob("*.json")} if folder.is_dir() else set()
         for fname in sorted(n for n in names if n not in SKIP and not n.startswith(".")):
             rel = f"{rel_folder}/{fname}"
-            old = _committed(root, rel, ref)
             path = folder / fname
+            try:
+                old = _committed(root, rel, ref)
+            except ValueError as exc:
+                files.append(FileReport(rel, status="unreadable", note=f"not JSON at {ref}: {exc}"))
+                continue
             if not path.is_file():
                 files.append(FileReport(rel, status="missing", note=f"at {ref}, not written by this run"))
                 verdict_list += verdicts(rel, old, None)

@@ -249,3 +249,12 @@ def test_the_committed_reports_machine_is_the_baselines(fresh, capsys):
     assert second["baseline"]["machine"] == first["machine"] and second["machine"] is None
     assert second["summary"]["flipped"] == 0 and second["summary"]["beyond"] == 0
     assert "committed report's machine: " in capsys.readouterr().out
+
+
+def test_a_results_file_that_is_not_json_fails_the_script_clearly(repo, capsys):
+    (repo / "results" / "plain.json").write_text("{not json")
+    assert script.main(["--results", str(repo / "results"), "--no-machine"]) == 2
+    assert "results files that are not JSON: results/plain.json" in capsys.readouterr().err
+    doc = json.loads((repo / "results" / "reproduction.json").read_text())
+    assert _files(doc)["results/plain.json"]["status"] == "unreadable" and doc["summary"]["unreadable"]
+    assert _files(doc)["results/layers.json"]["identical"] == _files(doc)["results/layers.json"]["numbers"]
