@@ -11,6 +11,15 @@ network, in parallel, each pinned to its own threads::
 
     python -m rr_utils.networks train --spec '{"dataset": "mnist", "seed": 1}' --threads 1 --out marker.json
     python -m rr_utils.networks analyse --spec '{"seed": 1}' --out rows.csv     # the grid's layer table
+    python -m rr_utils.networks train-batch --spec '[{"seed": 0}, {"seed": 1}]' --out batch.json
+
+``train-batch`` trains networks that differ only in seed together, one batched
+step for all seeds (``rr_utils.models.batched_training.train_dbns``; on the CPU
+each is bitwise the network trained alone and is stored under its key) and
+writes every network's record into one JSON file; ``train --from-batch FILE``
+then copies a network's record out of it.  Where the networks would train on
+CUDA, batches are keyed apart, so ``train-batch`` trains the seeds one after
+another there, under the keys the notebooks load.
 
 ``train`` writes a small JSON record (the cache key, where the network came
 from, wall and CPU time, threads, host) once the network is in the model
@@ -33,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NetworkSpec", "train_network", "analyse_network", "arch_name", "parse_arch", "main"]
+__all__ = ["NetworkSpec", "train_network", "train_networks", "analyse_network", "arch_name", "parse_arch", "main"]
 
 
 def arch_name(hidden_sizes) -> str:
@@ -213,6 +222,58 @@ def train_network(spec: NetworkSpec, quick: bool, threads: int = 1) -> dict:
     return rec
 
 
+def train_networks(specs: list[NetworkSpec], quick: bool, threads: int = 1) -> list[dict]:
+    """Train (or load) networks that differ only in seed in one batch; one record per spec, as ``train_network``'s.
+
+    On the CPU the seeds train together (``train_dbns``: each is bitwise its alone network, under its key); a
+    record's ``wall_s`` and ``cpu_s`` are its share of the batch's (the batch's totals divided by the networks
+    it trained), ``seed_batch`` names the batch's seeds.  Elsewhere (CUDA) each spec trains alone in turn
+    (``train_network``): batched CUDA networks are keyed apart and the notebooks would not find them.
+
+    Raises
+    ------
+    ValueError
+        No specs, or specs that differ in anything but the seed.
+    """
+    from rr_utils.devices import resolve_device
+    from rr_utils.models import array_checksum
+    from rr_utils.models.batched_training import check_seed_batch, train_dbns
+
+    if not specs:
+        raise ValueError("specs: expected at least one network spec, got none")
+    if len({dataclasses.replace(s, seed=0) for s in specs}) != 1:
+        raise ValueError(f"specs: a batch's networks may differ in seed only, got {[s.to_dict() for s in specs]}")
+    configs = check_seed_batch([s.config(quick) for s in specs])
+    if resolve_device(configs[0].device).type != "cpu" or configs[0].recipe != "authors":
+        return [train_network(s, quick, threads) for s in specs]
+    _pin_threads(threads)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    splits = specs[0].splits(quick)
+    print(f"[network] {', '.join(s.name for s in specs)}: one batch of {len(specs)} seeds, {threads} thread(s)",
+          flush=True)
+    trained = {s.seed: 0 for s in specs}
+
+    def log(rec):
+        trained[rec["seed"]] += rec["epoch"] > 0
+
+    dbns = train_dbns(configs, splits["train"], data_id=array_checksum(splits["train"]), test_data=splits["test"],
+                      test_id=array_checksum(splits["test"]), log=log, num_threads=threads)
+    total = configs[0].epochs * len(configs[0].hidden_sizes)
+    share = max(1, sum(n > 0 for n in trained.values()))
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    recs = []
+    for spec, dbn in zip(specs, dbns):
+        n = trained[spec.seed]
+        source = "model-cache" if n == 0 else ("trained" if n >= total else "resumed")
+        recs.append({"network": spec.name, "spec": spec.to_dict(), "quick": bool(quick), "cache_key": dbn.key,
+                     "source": source, "epochs_trained": int(n), "rows": len(splits["train"]),
+                     "wall_s": round(wall / share if n else 0.0, 2), "cpu_s": round(cpu / share if n else 0.0, 2),
+                     "threads": int(threads), "host": socket.gethostname(), "device": dbn.device.type,
+                     "seed_batch": [s.seed for s in specs]})
+        print(f"[network] {spec.name}: {source} in a batch, {n} epochs trained", flush=True)
+    return recs
+
+
 def analyse_network(spec: NetworkSpec, quick: bool, threads: int = 1) -> "pd.DataFrame":
     """One row per (layer, split) of ``spec``'s trained network: entropies, bound, power-law fit, provenance.
 
@@ -248,22 +309,38 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=("train", "analyse"))
-    ap.add_argument("--spec", required=True, help="the network as JSON, e.g. '{\"dataset\": \"mnist\", \"seed\": 1}'")
+    ap.add_argument("action", choices=("train", "train-batch", "analyse"))
+    ap.add_argument("--spec", required=True, help="the network as JSON, e.g. '{\"dataset\": \"mnist\", \"seed\": 1}' "
+                                                  "(train-batch: a list of networks that differ in seed only)")
+    ap.add_argument("--from-batch", default=None,
+                    help="train: copy this network's record from a train-batch output instead of training")
     ap.add_argument("--quick", action="store_true", default=os.environ.get("RR_QUICK", "") in ("1", "true"),
                     help="quick mode (small splits, 2 epochs; default: $RR_QUICK)")
     ap.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     ap.add_argument("--out", required=True, help="train: the JSON record; analyse: the CSV of rows")
     a = ap.parse_args(argv)
     try:
-        spec = NetworkSpec.from_dict(json.loads(a.spec))
+        given = json.loads(a.spec)
+        if a.action == "train-batch":
+            if not isinstance(given, list):
+                raise ValueError("train-batch expects a JSON list of networks")
+            specs = [NetworkSpec.from_dict(d) for d in given]
+        else:
+            spec = NetworkSpec.from_dict(given)
     except (ValueError, TypeError) as exc:
         ap.error(f"--spec: {exc}")
     if a.threads < 1:
         ap.error(f"--threads: expected >= 1, got {a.threads}")
     out = Path(a.out)
-    if a.action == "train":
+    if a.action == "train" and a.from_batch:
+        recs = {r["network"]: r for r in json.loads(Path(a.from_batch).read_text())["networks"]}
+        if spec.name not in recs:
+            ap.error(f"--from-batch: {a.from_batch} holds no record of {spec.name}")
+        _write_atomic(out, json.dumps(recs[spec.name], indent=1) + "\n")
+    elif a.action == "train":
         _write_atomic(out, json.dumps(train_network(spec, a.quick, a.threads), indent=1) + "\n")
+    elif a.action == "train-batch":
+        _write_atomic(out, json.dumps({"networks": train_networks(specs, a.quick, a.threads)}, indent=1) + "\n")
     else:
         _write_atomic(out, analyse_network(spec, a.quick, a.threads).to_csv(index=False))
     return 0
