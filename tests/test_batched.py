@@ -211,3 +211,51 @@ def test_bad_batches_are_refused():
         SeedBatch([rbm, rbm2], [st, st2])
     with pytest.raises(ValueError, match="data of shape"):
         SeedBatch([rbm], [st]).fit_epoch(torch.rand(10, 6), 0, RBMConfig())
+
+
+# --------------------------------------------------------------------------- the workflow's batches
+
+
+def test_the_workflow_cuts_grid_seeds_into_batches_that_leave_every_core_a_job():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+    import common as W
+
+    specs = ({f"mnist_default_s{i}": {"dataset": "mnist", "seed": i} for i in range(10)}
+             | {f"fashion-mnist_default_s{i}": {"dataset": "fashion-mnist", "seed": i} for i in range(5)}
+             | {"mnist_50_s0": {"dataset": "mnist", "seed": 0, "hidden_sizes": [50]}})
+    got = W.seed_batches(specs, 5, 2)
+    assert got == {"mnist_default_s0-1-2-3-4": [f"mnist_default_s{i}" for i in range(5)],
+                   "mnist_default_s5-6-7-8-9": [f"mnist_default_s{i}" for i in range(5, 10)],
+                   "fashion-mnist_default_s0-1": ["fashion-mnist_default_s0", "fashion-mnist_default_s1"],
+                   "fashion-mnist_default_s2-3-4": [f"fashion-mnist_default_s{i}" for i in (2, 3, 4)]}
+    assert W.seed_batches(specs, 1, 2) == {} and W.seed_batches(specs, 5, 16) == {}  # off; enough cores
+    assert W.seed_batches(specs, 3, 1)["fashion-mnist_default_s2-3-4"] == [f"fashion-mnist_default_s{i}"
+                                                                          for i in (2, 3, 4)]
+    with pytest.raises(ValueError, match="seed_batch"):
+        W.seed_batches(specs, 0, 2)
+
+
+def test_train_batch_cli_records_each_network_under_its_alone_key(tmp_path, monkeypatch):
+    import json
+
+    from rr_utils import networks as N
+
+    monkeypatch.setenv("RR_CACHE_DIR", str(tmp_path / "cache"))
+    spec = {"hidden_sizes": [30, 10], "rows": 300, "epochs": 1}
+    out = tmp_path / "batch.json"
+    N.main(["train-batch", "--quick", "--spec", json.dumps([{"seed": 0, **spec}, {"seed": 1, **spec}]),
+            "--out", str(out)])
+    recs = json.loads(out.read_text())["networks"]
+    assert [r["source"] for r in recs] == ["trained", "trained"] and recs[1]["seed_batch"] == [0, 1]
+    one = tmp_path / "one.json"
+    N.main(["train", "--quick", "--spec", json.dumps({"seed": 1, **spec}), "--from-batch", str(out), "--out", str(one)])
+    assert json.loads(one.read_text()) == recs[1]
+    again = tmp_path / "again.json"  # trained alone: the batch's network, from the model cache
+    N.main(["train", "--quick", "--spec", json.dumps({"seed": 1, **spec}), "--out", str(again)])
+    rec = json.loads(again.read_text())
+    assert rec["cache_key"] == recs[1]["cache_key"] and rec["source"] == "model-cache"
+    with pytest.raises(ValueError, match="differ in seed only"):
+        N.train_networks([N.NetworkSpec(seed=0), N.NetworkSpec(seed=1, rows=5)], quick=True)

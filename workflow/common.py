@@ -189,3 +189,31 @@ def _seeds(g: dict, dataset: str) -> list[int]:
 def grid_seeds(config: dict, quick: bool, dataset: str = PRIMARY) -> list[int]:
     g = dict(config["grid"]) | (dict(config.get("quick_grid") or {}) if quick else {})
     return _seeds(g, dataset)
+
+
+def seed_batches(specs: dict, max_seeds: int, cores: int) -> dict:
+    """Networks that differ only in seed, grouped into training batches: batch name -> network names.
+
+    ``specs``: network name -> NetworkSpec fields.  A group of n such networks is cut into batches of at
+    most ``min(max_seeds, ceil(n / cores))`` seeds, near-equal in size, so that a group alone still gives
+    every core a job; a batch of one network is no batch (its network trains alone).  A batch is named
+    after its networks: ``mnist_default_s0-1-2``.
+    """
+    if isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or max_seeds < 1:
+        raise ValueError(f"workflow/config.yaml: seed_batch must be an integer >= 1, got {max_seeds!r}")
+    groups: dict = {}
+    for name, spec in specs.items():
+        rest = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
+        groups.setdefault(rest, []).append((int(spec["seed"]), name))
+    out = {}
+    for members in groups.values():
+        members.sort()
+        n = len(members)
+        size = max(1, min(max_seeds, -(-n // max(1, int(cores)))))
+        k = -(-n // size)  # batches, then near-equal sizes
+        for i in range(k):
+            part = members[i * n // k:(i + 1) * n // k]
+            if len(part) > 1:
+                stem = part[0][1].rsplit("_s", 1)[0]
+                out[f"{stem}_s{'-'.join(str(s) for s, _ in part)}"] = [nm for _, nm in part]
+    return out
