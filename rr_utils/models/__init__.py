@@ -76,10 +76,18 @@ On CUDA the authors' recipe replays each layer's epochs from a CUDA graph of
 one epoch (``cuda_graphs``; bitwise the eager epochs, ``RR_CUDA_GRAPHS=0``
 turns it off).
 
+Several seeds at once (``train_dbns``): networks that differ only in seed
+train together, one step per mini-batch for all of them, each seed drawing
+from its own generator (``batched``, ``batched_training``).  On the CPU each is
+bitwise its network trained alone and shares its cache entry; on CUDA the
+seeds are stacked (batched products, one graph per epoch) and keyed apart.
+
 Modules: ``config`` (RBMConfig, DBNConfig), ``rbm`` (RBM, PCDState, one epoch
 of training), ``cuda_graphs`` (epochs replayed from a CUDA graph), ``dbn``
 (DBN: states per layer, checkpoints), ``checkpoints`` (the file format),
-``cache`` (cache key and folder), ``training`` (``train_dbn``, ``load_dbn``).
+``cache`` (cache key and folder), ``training`` (``train_dbn``, ``load_dbn``),
+``batched`` (``SeedBatch``: one layer of several seeds), ``batched_training``
+(``train_dbns``, ``load_dbns``).
 """
 
 from rr_utils.devices import resolve_device
@@ -89,6 +97,7 @@ from rr_utils.models.config import DEFAULT_CHECKPOINT_EPOCHS, DEFAULT_HIDDEN_SIZ
 from rr_utils.models.dbn import DBN, CacheEntry
 from rr_utils.models.rbm import RBM, PCDState
 from rr_utils.models.training import is_cached, load_dbn, train_dbn
+from rr_utils.models.batched_training import load_dbns, train_dbns  # noqa: E402  (after training: it imports it)
 
 __all__ = [
     "RBMConfig",
@@ -100,6 +109,8 @@ __all__ = [
     "CheckpointError",
     "train_dbn",
     "load_dbn",
+    "train_dbns",
+    "load_dbns",
     "is_cached",
     "cache_key",
     "array_checksum",
