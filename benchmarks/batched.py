@@ -112,7 +112,7 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
                               f"best of {rounds} interleaved rounds; per mini-batch {1e3 * lock / mb:.1f} ms batched vs "
                               f"{1e3 * seq / mb:.1f} ms for the {S} alone; the stacked layout (CUDA's, batched products) "
                               f"takes {fmt_s(stk)} (x{seq / stk:.2f}), max |dW| from alone {r['stacked_max_abs_diff_W']:.1g}"
-                              + ("; target not reachable on a CPU: the products are ~85% of a step and each seed's stay "
+                              + ("; target not reachable on a CPU: the products are over 80% of a step and each seed's stay "
                                  "the same size in a batch (its own weights), so batching saves only Python and launch "
                                  "overhead" if judged and seq / lock < TARGET else ""))))
     info = {"n_rows": n_rows, "n_visible": 784, "n_hidden": 500, "threads": 1, "rounds": rounds,

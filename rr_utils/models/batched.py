@@ -22,7 +22,7 @@ Two layouts:
   at some shapes (25 x 50 @ 50 x 10), MKL's GEMM bits depend on the operands'
   alignment (a seed's slice of a stack is not 64-byte aligned in general) and
   the sigmoid's scalar tail (the last ``numel % 16`` elements) falls elsewhere
-  in a stack.  Nor is it faster there: about 85 % of a CPU step is products,
+  in a stack.  Nor is it faster there: over 80 % of a CPU step is products,
   and each seed's products stay the same size (``make bench``: section batched).
 """
 
