@@ -259,3 +259,49 @@ def test_train_batch_cli_records_each_network_under_its_alone_key(tmp_path, monk
     assert rec["cache_key"] == recs[1]["cache_key"] and rec["source"] == "model-cache"
     with pytest.raises(ValueError, match="differ in seed only"):
         N.train_networks([N.NetworkSpec(seed=0), N.NetworkSpec(seed=1, rows=5)], quick=True)
+
+
+# --------------------------------------------------------------------------- CUDA graphs of a batch
+
+
+def test_seed_graphs_refuse_the_cpu_the_lockstep_layout_and_the_classical_recipe():
+    from rr_utils.models.batched import GraphedSeedEpochs, seed_epoch_runner
+
+    pairs = [_fresh(s, 3, RBMConfig(), 5) for s in (0, 1)]
+    with pytest.raises(ValueError, match="CUDA device"):
+        GraphedSeedEpochs(SeedBatch(*zip(*pairs), stacked=True), RBMConfig())
+    with pytest.raises(ValueError, match="authors' recipe"):
+        seed_epoch_runner(SeedBatch(*zip(*pairs)), RBMConfig(recipe="classical"))
+    if torch.cuda.is_available():
+        cuda = [(r.to("cuda"), PCDState(tuple(v.cuda() for v in st.velocity), st.particles.cuda(),
+                                         _generator(torch.device("cuda"), s))) for s, (r, st) in enumerate(pairs)]
+        with pytest.raises(ValueError, match="stacked layout"):
+            GraphedSeedEpochs(SeedBatch(*zip(*cuda), stacked=False), RBMConfig())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (GPU skip)")
+def test_a_graphed_batch_is_bitwise_the_eager_batch(digits, monkeypatch):
+    """On CUDA: three epochs of a 3-seed batch replayed from its graph equal three eager epochs, bit for bit."""
+    from rr_utils.models.batched import seed_epoch_runner
+
+    dev = torch.device("cuda")
+    cfg = RBMConfig(device="cuda")
+    x = digits[:300].to(dev)
+
+    def batch():
+        pairs = []
+        for s in range(3):
+            g = _generator(dev, _seed_for(s, 0))
+            rbm = RBM.initialise(784, 500, g, device=dev)
+            pairs.append((rbm, PCDState.initialise(rbm, cfg, g)))
+        return SeedBatch(*zip(*pairs))
+
+    graphed, eager = batch(), batch()
+    fit = seed_epoch_runner(graphed, cfg)
+    with _deterministic(dev):
+        for e in range(3):
+            fit(x, e)
+            eager.fit_epoch(x, e, cfg)
+    torch.cuda.synchronize()
+    assert torch.equal(graphed.W, eager.W) and torch.equal(graphed.particles, eager.particles)
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(graphed.generators, eager.generators))
