@@ -107,7 +107,7 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
         rows.append(Row("batched", f"per-seed throughput, {seeds} in one batch vs alone", size,
                         f"{fmt_s(lock)} per epoch", f"{fmt_s(seq)} ({S} alone)", seq / lock,
                         f">= {TARGET}x" if judged else "", bool(seq / lock >= TARGET) if judged else None,
-                        note=(f"ratio = {S} seeds' epochs one after another / one epoch of the {S} in a lockstep batch "
+                        note=(f"ratio = epochs of the {seeds} one after another / one epoch of the {S} in a lockstep batch "
                               f"(the CPU layout, bitwise each seed alone: {r['lockstep_bitwise_alone']}), CPU seconds, "
                               f"best of {rounds} interleaved rounds; per mini-batch {1e3 * lock / mb:.1f} ms batched vs "
                               f"{1e3 * seq / mb:.1f} ms for the {S} alone; the stacked layout (CUDA's, batched products) "
