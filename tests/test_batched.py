@@ -305,3 +305,33 @@ def test_a_graphed_batch_is_bitwise_the_eager_batch(digits, monkeypatch):
     torch.cuda.synchronize()
     assert torch.equal(graphed.W, eager.W) and torch.equal(graphed.particles, eager.particles)
     assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(graphed.generators, eager.generators))
+
+
+def test_the_workflow_plans_one_batch_job_for_a_grids_seeds(tmp_path):
+    """Snakemake dry run of a grid of 3 seeds on 1 core with seed_batch 5: one network_batch job, and each
+    network's marker copied from it (a full run of this grid gave byte-identical results/grid.csv with
+    seed_batch 1, one network per job)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    repo = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", ".snakemake")
+    shutil.copytree(root / "rr_utils", repo / "rr_utils", ignore=ignore)
+    shutil.copytree(root / "workflow", repo / "workflow", ignore=ignore)
+    (repo / "notebooks").mkdir()
+    (repo / "workflow" / "config.yaml").write_text(
+        "quick: false\ntrain_threads: 1\nnotebook_threads: 1\nseed_batch: 5\ngrid:\n  datasets: [mnist]\n"
+        "  archs: [\"20-10\"]\n  rows: [500]\n  seeds: [0, 1, 2]\n  epochs: 2\nquick_grid: {}\nnetworks: {}\n")
+    env = dict(os.environ, PYTHONPATH=str(repo), RR_RESULTS_DIR=str(repo / "results"),
+               RR_CACHE_DIR=str(repo / "cache"))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "1", "-n", "grid"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert re.search(r"^network_batch\s+1$", text, re.M) and re.search(r"^network_from_batch\s+3$", text, re.M), text
+    assert "mnist_20-10_r500_ep2_s0-1-2" in text and not re.search(r"^network\s", text, re.M), text
