@@ -65,7 +65,9 @@ def test_record_and_seed_rule():
     agg = CR.seed_rule(recs, min_fraction=0.8)
     assert agg["holds_as_stated"] is True and agg["holds_vs_null"] is False
     assert agg["evidence"]["fraction_as_stated"] == 0.8 and agg["evidence"]["fraction_vs_null"] == 0.6
-    assert set(agg) == {"id", "text", "holds_as_stated", "holds_vs_null", "decision_vs_null", "evidence"}
+    assert set(agg) == {"id", "text", "holds_as_stated", "decision_as_stated", "holds_vs_null", "decision_vs_null",
+                        "evidence"}
+    assert agg["decision_as_stated"] == "holds"  # 4 of 5 seeds hold as stated: the 80% rule
     c4 = CR.seed_rule([CR.verdict("C4", True, None, {}, {}, note="no null yet")] * 2)
     assert c4["holds_vs_null"] is None and c4["evidence"]["fraction_vs_null"] is None
     with pytest.raises(ValueError, match="records of one claim"):

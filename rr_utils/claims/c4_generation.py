@@ -308,7 +308,7 @@ def _verdict(cid: str, text: str, comparison: dict, margin: float, target_name: 
     evidence = {k: comparison[k] for k in ("n_seeds", "n_seeds_with_target", "seeds_without_target", "confidence",
                                            "per_seed")}
     out = {"id": cid, "text": text, "holds_as_stated": False, "holds_vs_null": False, "as_stated": as_stated,
-           "vs_null": vs_null, "note": "", "evidence": evidence}
+           "vs_null": vs_null, "note": "", "evidence": evidence, "decision_as_stated": "does not hold"}
     if comparison["seeds_without_target"]:
         out["note"] = f"no {target_name} in seeds {comparison['seeds_without_target']}: both verdicts false"
         return out
@@ -317,7 +317,10 @@ def _verdict(cid: str, text: str, comparison: dict, margin: float, target_name: 
         out["note"] = "one network: point estimates, no interval"
     hi_d = d["ci_high"] if d["ci_high"] is not None else d["mean"]
     hi_dn = dn["ci_high"] if dn["ci_high"] is not None else dn["mean"]
+    lo_d = d["ci_low"] if d["ci_low"] is not None else d["mean"]
     out["holds_as_stated"] = bool(hi_d < 0)
+    # an interval that contains 0 decides nothing: "undecided" (one seed: the point estimate decides)
+    out["decision_as_stated"] = "holds" if hi_d < 0 else "does not hold" if lo_d > 0 else "undecided"
     out["holds_vs_null"] = bool(hi_dn < -margin)
     return out
 

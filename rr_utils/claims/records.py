@@ -314,15 +314,19 @@ class GenerationVerdict(ClaimVerdict):
         ``confidence``, ``per_seed``.
     confounded_with_width : int or None
         The Zipf layer's width when it is the same in every seed, else None.
+    decision_as_stated : {"holds", "undecided", "does not hold"} or None
+        From the interval over seeds of D: "holds" below 0, "does not hold" above, "undecided"
+        when it contains 0 (one seed: the point estimate); None (not a key) in older results.
     by_bound_point : Numbers or None
         The same test with the target found without a fit (the layer nearest the bound's Zipf
         point): ``holds``, ``as_stated``, ``evidence``, ``note``, ``same_layer_as_zipf_layer``;
         None (not a key) when no such target was given.
     """
 
-    _OMIT_IF_NONE: ClassVar[tuple[str, ...]] = ("by_bound_point",)
+    _OMIT_IF_NONE: ClassVar[tuple[str, ...]] = ("by_bound_point", "decision_as_stated")
     evidence: Numbers
     confounded_with_width: int | None
+    decision_as_stated: str | None
     by_bound_point: Numbers | None = None
 
 
@@ -336,10 +340,14 @@ class HypothesisVerdict(ClaimVerdict):
         The per-seed numbers, as ``GenerationVerdict.evidence``.
     stated_beforehand : bool
         The hypothesis was stated before the test was run.
+    decision_as_stated : {"holds", "undecided", "does not hold"} or None
+        As ``GenerationVerdict.decision_as_stated``.
     """
 
+    _OMIT_IF_NONE: ClassVar[tuple[str, ...]] = ("decision_as_stated",)
     evidence: Numbers
     stated_beforehand: bool
+    decision_as_stated: str | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -393,15 +401,20 @@ class SeedVerdict(_Record):
     holds_as_stated, holds_vs_null : bool or None
         Each verdict holds if it holds in at least ``rules.MIN_FRACTION`` of the seeds
         (``holds_vs_null``: None if a seed has no reference comparison).
+    decision_as_stated : {"holds", "undecided", "does not hold"} or None
+        "holds" ("does not hold") when at least that share of seeds holds (fails) as stated,
+        else "undecided"; None (not a key) in older results.
     decision_vs_null : {"holds", "undecided", "does not hold"} or None
         "holds" ("does not hold") when at least that share of seeds decides so, else "undecided".
     evidence : SeedEvidence
         The fractions, counts, effects over seeds and the per-seed records.
     """
 
+    _OMIT_IF_NONE: ClassVar[tuple[str, ...]] = ("decision_as_stated",)
     id: str
     text: str
     holds_as_stated: bool
+    decision_as_stated: str | None
     holds_vs_null: bool | None
     decision_vs_null: str | None
     evidence: SeedEvidence

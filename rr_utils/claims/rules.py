@@ -128,7 +128,8 @@ def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> SeedVerdict
     ``holds_vs_null`` is None if any seed has no reference comparison. Across seeds
     the evidence also gives the count of each per-seed decision ("holds", "undecided",
     "does not hold"), the decision across seeds ("holds" or "does not hold" when at
-    least ``min_fraction`` of the seeds say so, else "undecided"), and for each strong
+    least ``min_fraction`` of the seeds say so, else "undecided"; the same rule gives
+    ``decision_as_stated`` from the per-seed verdicts as stated), and for each strong
     reference the per-seed effect (``mean_effect``) with a 95% t-interval over seeds.
 
     Parameters
@@ -165,6 +166,9 @@ def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> SeedVerdict
     n = len(per_seed)
     across = ("holds" if counts["holds"] >= min_fraction * n else
               "does not hold" if counts["does not hold"] >= min_fraction * n else "undecided")
+    n_stated = sum(bool(r["holds_as_stated"]) for r in per_seed)
+    stated = ("holds" if n_stated >= min_fraction * n else
+              "does not hold" if n - n_stated >= min_fraction * n else "undecided")
     refs = sorted({k for r in per_seed for k in ((r.get("vs_null") or {}).get("comparisons") or {})})
     effects = {ref: _t_interval([((r.get("vs_null") or {}).get("comparisons") or {}).get(ref, {}).get("mean_effect")
                                  for r in per_seed]) | {
@@ -174,7 +178,7 @@ def seed_rule(per_seed: list, min_fraction: float = MIN_FRACTION) -> SeedVerdict
                             n_seeds=n, fraction_as_stated=f_stated, fraction_vs_null=f_null,
                             decisions=counts, effects_over_seeds=effects, per_seed=list(per_seed))
     return SeedVerdict(id=cid, text=TEXT[cid], holds_as_stated=bool(f_stated >= min_fraction),
-                       holds_vs_null=None if f_null is None else bool(f_null >= min_fraction),
+                       decision_as_stated=stated, holds_vs_null=None if f_null is None else bool(f_null >= min_fraction),
                        decision_vs_null=across if f_null is not None else None, evidence=evidence)
 
 
