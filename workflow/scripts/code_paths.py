@@ -1,0 +1,101 @@
+"""How far the floating-point path moves a trained network, beside the seed-to-seed spread: results/code_paths.json.
+
+For each seed, the MNIST network of the recipe trained on this machine's default path (the committed networks)
+and the same network trained in exact mode (rr_utils.numerics: MKL's COMPATIBLE branch, torch's default CPU
+capability) are read as the notebooks read them (``rr_utils.networks analyse``: each layer's H[s]/log M and
+H[K]/log M, thresholded at 0.5, per split), each in a fresh process with its own environment. The difference
+per layer is given in nats-normalised units and in units of the seed-to-seed standard deviation of that layer
+(results/layers.json, notebook 08's seeds). Two code paths of one machine stand in for two machines: another
+CPU takes another path in the same way (the README's reproducibility section).
+
+    python workflow/scripts/code_paths.py --seeds 0 1        # trains any missing network first (minutes each)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+QUANTITIES = ("H_s_norm", "H_K_norm")
+
+
+def _table(seed: int, exact: bool):
+    import pandas as pd
+
+    from rr_utils.numerics import EXACT_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in EXACT_ENV and k != "ONEDNN_MAX_CPU_ISA"}
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "RR_PROGRESS": "0"}
+    if exact:
+        env |= EXACT_ENV
+    out = ROOT / "results" / "scratch" / f"code_paths_s{seed}_{'exact' if exact else 'default'}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec = json.dumps({"dataset": "mnist", "seed": seed})
+    subprocess.run([sys.executable, "-m", "rr_utils.networks", "analyse", "--spec", spec, "--threads", "1",
+                    "--out", str(out)], env=env, cwd=ROOT, check=True)
+    return pd.read_csv(io.StringIO(out.read_text()))
+
+
+def seed_spread(layers: dict) -> dict:
+    """(split, depth) -> {quantity: sd over seeds} from results/layers.json."""
+    import pandas as pd
+
+    t = pd.DataFrame(layers["layers"])
+    sd = t.groupby(["split", "depth"])[list(QUANTITIES)].std(ddof=1)
+    return {(s, int(d)): row.to_dict() for (s, d), row in sd.iterrows()}, int(t["seed"].nunique())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "code_paths.json")
+    a = ap.parse_args(argv)
+
+    from rr_utils.io import atomic_write_json
+    from rr_utils.numerics import EXACT_ENV, describe
+
+    spread, n_seeds = seed_spread(json.loads((ROOT / "results" / "layers.json").read_text()))
+    rows = []
+    for seed in a.seeds:
+        d, e = _table(seed, False), _table(seed, True)
+        m = d.merge(e, on=["split", "depth", "units"], suffixes=("_default", "_exact"))
+        for _, r in m.iterrows():
+            row = {"seed": seed, "split": r["split"], "depth": int(r["depth"]), "units": int(r["units"])}
+            for q in QUANTITIES:
+                delta = float(r[f"{q}_exact"] - r[f"{q}_default"])
+                sd = spread.get((r["split"], int(r["depth"])), {}).get(q)
+                row |= {f"{q}_default": round(float(r[f"{q}_default"]), 6), f"{q}_exact": round(float(r[f"{q}_exact"]), 6),
+                        f"d_{q}": round(delta, 6), f"seed_sd_{q}": None if sd is None else round(float(sd), 6),
+                        f"z_{q}": None if not sd else round(delta / sd, 3)}
+            rows.append(row)
+        if d["cache_key"].iloc[0] == e["cache_key"].iloc[0]:
+            raise RuntimeError(f"seed {seed}: exact mode read the default network (one cache key for both)")
+    summary = {}
+    for q in QUANTITIES:
+        z = [abs(r[f"z_{q}"]) for r in rows if r[f"z_{q}"] is not None]
+        dq = [abs(r[f"d_{q}"]) for r in rows]
+        summary[q] = {"max_abs_delta": max(dq), "max_abs_z": max(z) if z else None,
+                      "layers_beyond_2_sd": sum(v > 2 for v in z), "layers": len(dq),
+                      "max_seed_sd": max(s[q] for s in spread.values())}
+    doc = {"what": "each layer's position, network trained on this machine's default code path vs in exact mode "
+                   "(same seed, data, recipe); deltas in normalised units and in seed-to-seed standard deviations",
+           "seeds": a.seeds, "n_seeds_for_spread": n_seeds, "exact_env": EXACT_ENV, "machine": describe(),
+           "summary": summary, "layers": rows}
+    atomic_write_json(a.out, doc)
+    for q, s in summary.items():
+        print(f"{q}: largest |exact - default| {s['max_abs_delta']:.4f} ({s['max_abs_z']} seed sd); "
+              f"{s['layers_beyond_2_sd']} of {s['layers']} layer rows beyond 2 seed sd")
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
