@@ -41,7 +41,7 @@ x = torch.from_numpy(np.ascontiguousarray(load_mnist("train", verbose=False)[0][
 rbm, times = _train_ours(x, 500, epochs, RBMConfig())
 h = hashlib.sha256(b"".join(t.detach().cpu().numpy().tobytes() for t in (rbm.W, rbm.vbias, rbm.hbias))).hexdigest()
 d = describe()
-print(json.dumps({"epoch_s": min(times), "times": times, "sha256": h[:16], "cpu_capability": d["cpu_capability"],
+print(json.dumps({"epoch_s": min(times), "times": times, "sha256": h[:16], "cpu_capability": d["torch"]["cpu_capability"],
                   "env": d["env"]}))
 """
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -29,64 +26,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout whose rr_utils 
 
 from rr_utils import reproduction as R  # noqa: E402
 from rr_utils.io import atomic_write_json  # noqa: E402
+from rr_utils.numerics import describe  # noqa: E402
 
-ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "RR_EXACT",
-       "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def machine() -> dict:
-    """This process's machine and numerical path: CPU, BLAS and its code path, torch's CPU capability, threads.
-
-    ``cpu_model``, ``platform``, ``cores`` (``cores_usable``: this process's affinity), ``cpu_flags``
-    (the vector extensions), ``python``, ``torch`` (version, ``cpu_capability``, ``threads``,
-    ``blas``/``lapack`` and the BLAS's version line from ``torch.__config__.show()``, ``mkl_branch``:
-    MKL_CBWR or MKL's own choice), ``numpy`` (version; its BLAS, version and the code path OpenBLAS
-    picked, via threadpoolctl), ``blas_loaded`` (every BLAS library loaded, e.g. scipy's own) and ``env``
-    (the variables that pin code paths and threads; None: unset).
-    """
-    info: dict = {"cpu_model": platform.processor() or platform.machine(), "platform": platform.platform(),
-                  "cores": os.cpu_count(), "python": platform.python_version(), "cpu_flags": None}
-    if hasattr(os, "sched_getaffinity"):
-        info["cores_usable"] = len(os.sched_getaffinity(0))
-    try:
-        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
-        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
-                                 info["cpu_model"])
-        flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
-        info["cpu_flags"] = sorted(f for f in flags if re.fullmatch(r"avx\w*|fma|amx\w*|sse4_2", f))
-    except OSError:
-        pass
-    try:
-        import torch
-
-        cfg = torch.__config__.show()
-        setting = dict(re.findall(r"(BLAS_INFO|LAPACK_INFO)=([^,\s]+)", cfg))
-        info["torch"] = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                         "threads": torch.get_num_threads(), "blas": setting.get("BLAS_INFO"),
-                         "lapack": setting.get("LAPACK_INFO"),
-                         "blas_version": next((ln.strip(" -") for ln in cfg.splitlines()
-                                               if "Math Kernel Library" in ln or "OpenBLAS" in ln), None),
-                         "mkl_branch": os.environ.get("MKL_CBWR") or "automatic (MKL's choice for this CPU)"}
-    except ImportError:
-        info["torch"] = None
-    import numpy as np
-
-    info["numpy"] = {"version": np.__version__}
-    try:
-        from threadpoolctl import threadpool_info
-
-        libs = [p for p in threadpool_info() if p.get("user_api") == "blas"]  # scipy may load a BLAS of its own
-        blas = next((p for p in libs if "numpy" in p.get("filepath", "")), libs[0] if libs else None)
-        if blas:
-            info["numpy"] |= {"blas": blas.get("internal_api"), "blas_version": blas.get("version"),
-                              "code_path": blas.get("architecture"), "threads": blas.get("num_threads")}
-        info["blas_loaded"] = [{"library": p.get("internal_api"), "version": p.get("version"),
-                                "code_path": p.get("architecture"), "threads": p.get("num_threads"),
-                                "file": Path(p.get("filepath", "")).name} for p in libs]
-    except ImportError:
-        pass
-    info["env"] = {k: os.environ.get(k) for k in ENV}
-    return info
+machine = describe  # rr_utils.numerics.describe: the one description of a machine's numerical path
 
 
 def _committed_machine(results: Path, ref: str) -> dict | None:
