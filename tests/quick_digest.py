@@ -131,7 +131,10 @@ def differences(expected: dict, fresh: dict) -> list[str]:
                 lines.append(f"{f}{k}: new quantity {g[k]!r}")
             elif not same(e[k], g[k], k):
                 name, a, r = tolerance(k)
-                lines.append(f"{f}{k}: expected {e[k]!r}, got {g[k]!r} ({name}: abs {a:g}, rel {r:g})")
+                numeric = all(isinstance(v, (int, float, list)) and not isinstance(v, bool) for v in (e[k], g[k]))
+                how = f"{name}: abs {a:g}, rel {r:g}" if numeric and not (isinstance(e[k], int) and isinstance(g[k], int)) \
+                    else "exact"
+                lines.append(f"{f}{k}: expected {e[k]!r}, got {g[k]!r} ({how})")
     return lines
 
 
