@@ -48,7 +48,11 @@ def seed_spread(layers: dict) -> dict:
     """(split, depth) -> {quantity: sd over seeds} from results/layers.json."""
     import pandas as pd
 
+    import numpy as np
+
     t = pd.DataFrame(layers["layers"])
+    log_m = np.log(t["split"].map(layers["M"]).astype(float))  # layers.json holds nats; M per split
+    t["H_s_norm"], t["H_K_norm"] = t["H_s"] / log_m, t["H_K"] / log_m
     sd = t.groupby(["split", "depth"])[list(QUANTITIES)].std(ddof=1)
     return {(s, int(d)): row.to_dict() for (s, d), row in sd.iterrows()}, int(t["seed"].nunique())
 
