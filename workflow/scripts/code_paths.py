@@ -44,6 +44,37 @@ def _table(seed: int, exact: bool):
     return pd.read_csv(io.StringIO(out.read_text()))
 
 
+_VERDICTS = r"""
+import json, sys
+import torch
+from rr_utils import experiments as X
+from rr_utils.claims import layers as CL
+from rr_utils.models import array_checksum, load_dbn
+from rr_utils.networks import NetworkSpec
+torch.set_num_threads(1)
+spec = NetworkSpec.from_dict({"dataset": "mnist", "seed": int(sys.argv[1])})
+splits = spec.splits(False)
+dbn = load_dbn(spec.config(False), array_checksum(splits["train"]))
+_, counts = X.layer_table_and_counts(dbn, splits, seed=spec.seed)
+c = CL.layer_claims(counts, list(dbn.sizes[1:]), seed=spec.seed, **X.references(dbn, splits))
+print(json.dumps({cid: {"holds_as_stated": bool(v.holds_as_stated), "vs_references": v.vs_null.decision}
+                  for cid, v in c.items()}))
+"""
+
+
+def _verdicts(seed: int, exact: bool) -> dict:
+    """C1-C3 on one network, as notebook 08 decides them per seed (its default numbers of references)."""
+    from rr_utils.numerics import EXACT_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in EXACT_ENV and k != "ONEDNN_MAX_CPU_ISA"}
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "RR_PROGRESS": "0"}
+    if exact:
+        env |= EXACT_ENV
+    out = subprocess.run([sys.executable, "-c", _VERDICTS, str(seed)], env=env, cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def seed_spread(layers: dict) -> dict:
     """(split, depth) -> {quantity: sd over seeds} from results/layers.json."""
     import pandas as pd
@@ -67,7 +98,7 @@ def main(argv=None) -> int:
     from rr_utils.numerics import EXACT_ENV, describe
 
     spread, n_seeds = seed_spread(json.loads((ROOT / "results" / "layers.json").read_text()))
-    rows = []
+    rows, verdicts = [], []
     for seed in a.seeds:
         d, e = _table(seed, False), _table(seed, True)
         m = d.merge(e, on=["split", "depth", "units"], suffixes=("_default", "_exact"))
@@ -82,6 +113,9 @@ def main(argv=None) -> int:
             rows.append(row)
         if d["cache_key"].iloc[0] == e["cache_key"].iloc[0]:
             raise RuntimeError(f"seed {seed}: exact mode read the default network (one cache key for both)")
+        vd, ve = _verdicts(seed, False), _verdicts(seed, True)
+        verdicts += [{"seed": seed, "claim": cid, "default": vd[cid], "exact": ve[cid],
+                      "same": vd[cid] == ve[cid]} for cid in vd]
     summary = {}
     for q in QUANTITIES:
         z = [abs(r[f"z_{q}"]) for r in rows if r[f"z_{q}"] is not None]
@@ -92,11 +126,14 @@ def main(argv=None) -> int:
     doc = {"what": "each layer's position, network trained on this machine's default code path vs in exact mode "
                    "(same seed, data, recipe); deltas in normalised units and in seed-to-seed standard deviations",
            "seeds": a.seeds, "n_seeds_for_spread": n_seeds, "exact_env": EXACT_ENV, "machine": describe(),
-           "summary": summary, "layers": rows}
+           "summary": summary, "verdicts": verdicts, "layers": rows}
     atomic_write_json(a.out, doc)
     for q, s in summary.items():
         print(f"{q}: largest |exact - default| {s['max_abs_delta']:.4f} ({s['max_abs_z']} seed sd); "
               f"{s['layers_beyond_2_sd']} of {s['layers']} layer rows beyond 2 seed sd")
+    for v in verdicts:
+        print(f"seed {v['seed']} {v['claim']}: default {v['default']}, exact {v['exact']}"
+              f"{'' if v['same'] else '  <- differs'}")
     print(f"wrote {a.out}")
     return 0
 
