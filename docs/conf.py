@@ -41,6 +41,7 @@ myst_dmath_double_inline = True
 # myst-nb: the committed executed notebooks as they are
 nb_execution_mode = "off"
 nb_merge_streams = True
+nb_render_markdown_format = "myst"  # markdown outputs (the notebooks' findings) with MyST: their $...$ maths renders
 nb_ipywidgets_js = {}  # widget JavaScript would come from a CDN; rr_docs drops the widget outputs
 nb_output_stderr = "show"
 
