@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"counting", "streaming", "probe", "rbm", "bound", "pipeline", "workflow"}
+SECTIONS = {"counting", "streaming", "probe", "rbm", "batched", "exact", "bound", "pipeline", "workflow"}
 
 
 def test_benchmarks_smoke_run_and_json(tmp_path):
@@ -35,6 +35,8 @@ def test_benchmarks_smoke_run_and_json(tmp_path):
         assert r["met"] is None  # smoke mode judges no target
         assert r["ratio"] is None or (isinstance(r["ratio"], (int, float)) and math.isfinite(r["ratio"]))
     # exactness was checked against a baseline in every counting case
+    ex = doc["sections"]["exact"]["paths"]  # exact mode's worker ran in its pinned environment
+    assert ex["exact"]["env"]["MKL_CBWR"] == "COMPATIBLE" and ex["default"]["env"]["MKL_CBWR"] is None
     assert doc["sections"]["counting"]["cases"] and all(c["exact"] for c in doc["sections"]["counting"]["cases"])
     probe = doc["sections"]["probe"]  # streaming and one-shot counted the same states
     assert probe["stream"]["counts_sha"] == probe["oneshot"]["counts_sha"] and probe["stream"]["M"] == 3000

@@ -19,8 +19,7 @@ import quick_digest as Q
 BOOKS = sorted(Q.NOTEBOOKS.glob("*.ipynb"))
 # notebook results read by another notebook without metadata.rr.depends naming the writer: (reader, results) ->
 # why it is listed. The test below fails once an entry is no longer true (remove it then).
-UNDECLARED = {("09_beyond_dbns", "claims"): "reads notebook 08's claims when present (comparison table); "
-                                            "metadata.rr.depends should name 08_seeds_and_claims"}
+UNDECLARED: dict = {}  # (notebook, results it reads without declaring them) -> why
 
 
 def doc():
