@@ -95,7 +95,7 @@ bench-gpu: $(TEST_STAMP) ## on a CUDA machine: graphs vs eager bitwise, time per
 	$(HEADLESS) $(PY) -m benchmarks.gpu $(GPU)
 
 # Unit tests run on every core (pytest-xdist), one file per worker so that a module's fixtures are built once;
-# notebooks run one after another (08 reads 06's results). PYTEST_WORKERS=0: unit tests in one process.
+# notebooks in dependency order, two lanes at once (tests/quick_notebooks.sh). PYTEST_WORKERS=0: unit tests in one process.
 PYTEST_WORKERS ?= auto
 XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 
@@ -103,16 +103,16 @@ XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 # them and the notebooks, and its result is checked at the end. Then the quick run, from clean quick folders
 # (QUICK_RUN): the workflow first trains the quick networks (one job per network, in parallel; the model cache
 # is keyed by config, data and code, so a cached network is the one the code would train), then each notebook,
-# in the order of its metadata.rr.depends, must find every network it asks for in the cache (RR_REQUIRE_CACHED).
+# in the order of its metadata.rr.depends (two lanes at once, tests/quick_notebooks.sh), must find every network
+# it asks for in the cache (RR_REQUIRE_CACHED).
 # Last, tests/quick_check.py compares the run's numbers with tests/expected/quick_digest.json (`make expected`
 # rewrites it after an intended change and prints what moved).
 QUICK_DIRS := results/quick figures/quick
 QUICK_RUN = echo "rm -rf $(QUICK_DIRS)   (every quick run starts clean)"; rm -rf $(QUICK_DIRS); \
 	echo "$(SNAKEMAKE) networks --quiet rules --config quick=1"; \
 	$(SNAKEMAKE) networks --quiet rules --config quick=1; \
-	books=$$($(PY) tests/quick_digest.py order); \
-	echo "RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider <notebooks in dependency order>"; \
-	RR_QUICK=1 RR_REQUIRE_CACHED=1 $(PY) -m pytest --nbval-lax --nbval-current-env -q -p no:cacheprovider $$books
+	echo "bash tests/quick_notebooks.sh $(PY)   (RR_QUICK=1 pytest --nbval-lax: two lanes in dependency order)"; \
+	bash tests/quick_notebooks.sh $(PY)
 
 test: $(TEST_STAMP) ## unit tests, then the quick networks and every notebook in quick mode (nbval), then their numbers against tests/expected/
 	@set -e; log=$$(mktemp); \

@@ -150,8 +150,8 @@ def write_digest(files: dict, path: Path = DIGEST) -> None:
     path.write_text(json.dumps(doc, indent=0, sort_keys=True, ensure_ascii=False, allow_nan=True) + "\n")
 
 
-def notebook_order(folder: Path = NOTEBOOKS) -> list[Path]:
-    """Notebooks in an order that runs each after those it declares in metadata.rr.depends (name order otherwise)."""
+def _depends(folder: Path) -> tuple[dict, dict]:
+    """The notebooks (stem -> path, name order) and what each declares in metadata.rr.depends."""
     books = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
     deps = {}
     for stem, p in books.items():
@@ -160,6 +160,33 @@ def notebook_order(folder: Path = NOTEBOOKS) -> list[Path]:
         for d in deps[stem]:
             if d not in books:
                 raise ValueError(f"{p.name}: metadata.rr.depends names {d!r}, which is not a notebook here")
+    return books, deps
+
+
+def notebook_lanes(folder: Path = NOTEBOOKS) -> list[list[Path]]:
+    """The notebooks as [first, lane A, lane B]: ``first`` runs alone, then the two lanes at once (two cores).
+
+    Lane A is the notebook with the most ancestors and its ancestors (the longest chain of reads); lane B the
+    rest. Whatever lane B needs from lane A's notebooks runs first. Each lane keeps the dependency order, and
+    no notebook of one lane reads the other's results.
+    """
+    order = [p.stem for p in notebook_order(folder)]
+    books, deps = _depends(folder)
+    anc: dict = {}
+    for s in order:  # dependencies come first in ``order``
+        anc[s] = set(deps[s]).union(*(anc[d] for d in deps[s]))
+    deepest = max(order, key=lambda s: (len(anc[s]), -order.index(s)))
+    a = anc[deepest] | {deepest}
+    b = [s for s in order if s not in a]
+    shared = set().union(*(anc[s] for s in b)) & a
+    first = shared.union(*(anc[s] for s in shared))
+    return [[books[s] for s in order if s in first], [books[s] for s in order if s in a - first],
+            [books[s] for s in b]]
+
+
+def notebook_order(folder: Path = NOTEBOOKS) -> list[Path]:
+    """Notebooks in an order that runs each after those it declares in metadata.rr.depends (name order otherwise)."""
+    books, deps = _depends(folder)
     order, done, visiting = [], set(), set()
 
     def visit(stem):
@@ -188,12 +215,16 @@ def _show(path: Path) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=("check", "update", "order"))
+    ap.add_argument("command", choices=("check", "update", "order", "lanes"))
     ap.add_argument("--results", type=Path, default=QUICK, help="the quick results folder (default results/quick)")
     ap.add_argument("--digest", type=Path, default=DIGEST)
     args = ap.parse_args(argv)
     if args.command == "order":
         print(" ".join(str(p.relative_to(ROOT)) for p in notebook_order()))
+        return 0
+    if args.command == "lanes":  # three lines: first, lane A, lane B (tests/quick_notebooks.sh)
+        for lane in notebook_lanes():
+            print(" ".join(str(p.relative_to(ROOT)) for p in lane))
         return 0
     fresh = collect(args.results)
     if not fresh:

@@ -164,3 +164,22 @@ def test_notebook_order_follows_depends_not_names(tmp_path):
     book("02_b", ["09_z"])
     with pytest.raises(ValueError, match="09_z"):
         Q.notebook_order(tmp_path)
+
+
+def test_notebook_lanes_keep_every_read_behind_what_it_reads():
+    """make test runs `first`, then lanes A and B at once: a notebook may read `first` or an earlier notebook of
+    its own lane, never the other lane; every notebook runs once."""
+    first, a, b = Q.notebook_lanes()
+    _, deps = Q._depends(Q.NOTEBOOKS)
+    stems = [p.stem for p in first + a + b]
+    assert sorted(stems) == sorted(p.stem for p in Q.NOTEBOOKS.glob("*.ipynb")) and len(set(stems)) == len(stems)
+    done = set()
+    for p in first:
+        assert set(deps[p.stem]) <= done, (p.stem, deps[p.stem])
+        done.add(p.stem)
+    for lane in (a, b):
+        seen = set(done)
+        for p in lane:
+            assert set(deps[p.stem]) <= seen, (p.stem, deps[p.stem], sorted(seen))
+            seen.add(p.stem)
+    assert a and b  # two lanes: the point of running them at once
