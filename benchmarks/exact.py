@@ -47,16 +47,17 @@ print(json.dumps({"epoch_s": min(times), "times": times, "sha256": h[:16], "cpu_
 
 
 def _paths() -> dict[str, dict]:
+    """Each path's variables, set on top of ``numerics.environment()`` (one thread, no path chosen)."""
     from rr_utils.numerics import EXACT_ENV
 
-    base = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    other = base | {"MKL_CBWR": "SSE4_2", "ATEN_CPU_CAPABILITY": "default"}
-    return {"default": base, "other": other, "exact": base | EXACT_ENV, "exact, from other": other | EXACT_ENV}
+    other = {"MKL_CBWR": "SSE4_2", "ATEN_CPU_CAPABILITY": "default"}
+    return {"default": {}, "other": other, "exact": dict(EXACT_ENV), "exact, from other": other | EXACT_ENV}
 
 
 def _run(env_add: dict, rows: int, epochs: int) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RR_EXACT", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")} | env_add
+    from rr_utils.numerics import environment
+
+    env = environment() | env_add
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", _WORKER, str(rows), str(epochs)], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=False)

@@ -31,7 +31,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["EXACT_ENV", "exact_mode", "exact_env", "key_component", "check_exact", "describe"]
+__all__ = ["EXACT_ENV", "exact_mode", "exact_env", "key_component", "check_exact", "environment", "describe"]
 
 # The environment of exact mode.  Read by the libraries when they load, so it must be set before Python starts
 # (the Makefile does: `make reproduce EXACT=1`); `check_exact` refuses a run where it is not.
@@ -108,6 +108,27 @@ def key_component() -> dict:
 # the variables that select code paths and threads, reported by describe()
 ENV = ("RR_EXACT", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def environment(exact: bool = False, base=None) -> dict:
+    """The environment of a fresh process on one thread: ``base`` without the variables that choose a code path.
+
+    Parameters
+    ----------
+    exact : bool
+        Add :data:`EXACT_ENV` (the process runs in exact mode).
+    base : Mapping, optional
+        The environment to start from (default ``os.environ``).
+
+    Returns
+    -------
+    dict
+        ``base`` less every variable of ``ENV``, with one thread for torch and the BLAS libraries and
+        ``PYTHONHASHSEED=0``; the libraries then take this machine's own path unless ``exact``.
+    """
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in ENV}
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    return env | (EXACT_ENV if exact else {})
 
 
 def describe() -> dict:

@@ -4,7 +4,6 @@ default keys alone, and pins the bits where two code paths of this machine diffe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +95,7 @@ print(hashlib.sha256(rbm.W.numpy().tobytes()).hexdigest())
 
 
 def _bits(env_add: dict) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in N.EXACT_ENV and k != "ONEDNN_MAX_CPU_ISA"}
-    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)} | env_add
+    env = N.environment() | {"PYTHONPATH": str(ROOT)} | env_add
     out = subprocess.run([sys.executable, "-c", _TRAIN], env=env, cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.split()[-1]

@@ -2,21 +2,22 @@
 
 For each seed, the MNIST network of the recipe trained on this machine's default path (the committed networks)
 and the same network trained in exact mode (rr_utils.numerics: MKL's COMPATIBLE branch, torch's default CPU
-capability) are read as the notebooks read them (``rr_utils.networks analyse``: each layer's H[s]/log M and
-H[K]/log M, thresholded at 0.5, per split), each in a fresh process with its own environment. The difference
+capability) are read as the notebooks read them (each layer's H[s]/log M and H[K]/log M, thresholded at
+0.5, per split, and C1-C3 decided per seed), each in a fresh process with its own environment. The difference
 per layer is given in nats-normalised units and in units of the seed-to-seed standard deviation of that layer
 (results/layers.json, notebook 08's seeds). Two code paths of one machine stand in for two machines: another
 CPU takes another path in the same way (the README's reproducibility section).
 
-    python workflow/scripts/code_paths.py --seeds 0 1        # trains any missing network first (minutes each)
+    python workflow/scripts/code_paths.py --seeds 0 1
+
+Both networks of each seed must be in the model cache; the exact one is trained by
+`env $(python -m rr_utils.numerics env) python -m rr_utils.networks train --spec '{"dataset": "mnist", "seed": 0}' --threads 1 --out rec.json`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,24 +28,10 @@ sys.path.insert(0, str(ROOT))
 QUANTITIES = ("H_s_norm", "H_K_norm")
 
 
-def _table(seed: int, exact: bool):
-    import pandas as pd
-
-    from rr_utils.numerics import EXACT_ENV
-
-    env = {k: v for k, v in os.environ.items() if k not in EXACT_ENV and k != "ONEDNN_MAX_CPU_ISA"}
-    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "RR_PROGRESS": "0"}
-    if exact:
-        env |= EXACT_ENV
-    out = ROOT / "results" / "scratch" / f"code_paths_s{seed}_{'exact' if exact else 'default'}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spec = json.dumps({"dataset": "mnist", "seed": seed})
-    subprocess.run([sys.executable, "-m", "rr_utils.networks", "analyse", "--spec", spec, "--threads", "1",
-                    "--out", str(out)], env=env, cwd=ROOT, check=True)
-    return pd.read_csv(io.StringIO(out.read_text()))
-
-
-_VERDICTS = r"""
+# One network, read as the notebooks read it: each layer's normalised entropies per split, and C1-C3 decided as
+# notebook 08 decides them per seed (its default numbers of references). Run in a fresh process: the variables
+# that choose the code path are read when the libraries load.
+_WORKER = r"""
 import json, sys
 import torch
 from rr_utils import experiments as X
@@ -55,23 +42,21 @@ torch.set_num_threads(1)
 spec = NetworkSpec.from_dict({"dataset": "mnist", "seed": int(sys.argv[1])})
 splits = spec.splits(False)
 dbn = load_dbn(spec.config(False), array_checksum(splits["train"]))
-_, counts = X.layer_table_and_counts(dbn, splits, seed=spec.seed)
+table, counts = X.layer_table_and_counts(dbn, splits, seed=spec.seed)
 c = CL.layer_claims(counts, list(dbn.sizes[1:]), seed=spec.seed, **X.references(dbn, splits))
-print(json.dumps({cid: {"holds_as_stated": bool(v.holds_as_stated), "vs_references": v.vs_null.decision}
-                  for cid, v in c.items()}))
+print(json.dumps({"cache_key": dbn.key,
+                  "layers": table[["split", "depth", "units", "H_s_norm", "H_K_norm"]].to_dict("records"),
+                  "verdicts": {cid: {"holds_as_stated": bool(v.holds_as_stated), "vs_references": v.vs_null.decision}
+                               for cid, v in c.items()}}))
 """
 
 
-def _verdicts(seed: int, exact: bool) -> dict:
-    """C1-C3 on one network, as notebook 08 decides them per seed (its default numbers of references)."""
-    from rr_utils.numerics import EXACT_ENV
+def _read(seed: int, exact: bool) -> dict:
+    """The worker's reading of seed ``seed``'s network, trained on the default path or in exact mode."""
+    from rr_utils.numerics import environment
 
-    env = {k: v for k, v in os.environ.items() if k not in EXACT_ENV and k != "ONEDNN_MAX_CPU_ISA"}
-    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "RR_PROGRESS": "0"}
-    if exact:
-        env |= EXACT_ENV
-    out = subprocess.run([sys.executable, "-c", _VERDICTS, str(seed)], env=env, cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", _WORKER, str(seed)], env=environment(exact) | {"RR_PROGRESS": "0"},
+                         cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -94,14 +79,19 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "code_paths.json")
     a = ap.parse_args(argv)
 
+    import pandas as pd
+
     from rr_utils.io import atomic_write_json
     from rr_utils.numerics import EXACT_ENV, describe
 
     spread, n_seeds = seed_spread(json.loads((ROOT / "results" / "layers.json").read_text()))
     rows, verdicts = [], []
     for seed in a.seeds:
-        d, e = _table(seed, False), _table(seed, True)
-        m = d.merge(e, on=["split", "depth", "units"], suffixes=("_default", "_exact"))
+        d, e = _read(seed, False), _read(seed, True)
+        if d["cache_key"] == e["cache_key"]:
+            raise RuntimeError(f"seed {seed}: exact mode read the default network (one cache key for both)")
+        m = pd.DataFrame(d["layers"]).merge(pd.DataFrame(e["layers"]), on=["split", "depth", "units"],
+                                            suffixes=("_default", "_exact"))
         for _, r in m.iterrows():
             row = {"seed": seed, "split": r["split"], "depth": int(r["depth"]), "units": int(r["units"])}
             for q in QUANTITIES:
@@ -111,9 +101,7 @@ def main(argv=None) -> int:
                         f"d_{q}": round(delta, 6), f"seed_sd_{q}": None if sd is None else round(float(sd), 6),
                         f"z_{q}": None if not sd else round(delta / sd, 3)}
             rows.append(row)
-        if d["cache_key"].iloc[0] == e["cache_key"].iloc[0]:
-            raise RuntimeError(f"seed {seed}: exact mode read the default network (one cache key for both)")
-        vd, ve = _verdicts(seed, False), _verdicts(seed, True)
+        vd, ve = d["verdicts"], e["verdicts"]
         verdicts += [{"seed": seed, "claim": cid, "default": vd[cid], "exact": ve[cid],
                       "same": vd[cid] == ve[cid]} for cid in vd]
     summary = {}
