@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag docs render report bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render report code-paths bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ render: $(STAMP) ## README.md and docs/*.md from docs/templates/ and results/*.j
 
 report: $(STAMP) ## the reproduction report alone: results/ against git HEAD (numbers, verdicts, machine) -> results/reproduction.json and a table
 	$(PY) workflow/scripts/reproduction.py --results results
+
+code-paths: $(STAMP) ## notebook 08's MNIST networks and verdicts on this machine's default path and in exact mode (trains the missing ones, hours): results/code_paths.json
+	$(PY) workflow/scripts/code_paths.py --train --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(HEADLESS) $(PY) -m benchmarks.run
