@@ -122,7 +122,7 @@ test: $(TEST_STAMP) ## unit tests, then the quick networks and every notebook in
 	$(HEADLESS) $(PY) -m pytest tests/test_slurm.py -q -p no:cacheprovider > $$log 2>&1 & slurm=$$!; \
 	trap 'kill $$slurm 2>/dev/null || true' EXIT; \
 	echo "$(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py   (tests/test_slurm.py runs beside)"; \
-	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST) --ignore=tests/test_slurm.py; \
+	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST) --durations=12 --ignore=tests/test_slurm.py; \
 	$(QUICK_RUN); \
 	echo "$(PY) -m pytest tests/quick_check.py -q   (the quick run's numbers against tests/expected/quick_digest.json)"; \
 	$(HEADLESS) $(PY) -m pytest tests/quick_check.py -q -p no:cacheprovider; \

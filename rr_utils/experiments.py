@@ -171,15 +171,16 @@ def train(config: DBNConfig, splits: dict, progress=None):
             f"this notebook asks for a network the workflow did not train: seed {config.seed}, hidden sizes "
             f"{config.hidden_sizes}, recipe {config.recipe!r}, {config.epochs} epochs, {len(splits['train']):,} rows of "
             f"{splits.get('dataset', '?')}. List it under `networks:` in workflow/config.yaml.")
+    # One thread on the CPU, as the workflow's training jobs: a network's bits depend on the thread count, which
+    # its cache key does not record, so every trainer of this project uses one and fills the cache alike.
+    threads = 1 if resolve_device(config.device).type == "cpu" else None
     if not cached:  # say what it costs before it starts (the workflow trains these as jobs beforehand)
-        import torch
-
         print(f"Training a network of {len(config.hidden_sizes)} layers x {config.epochs} epochs on "
               f"{len(splits['train']):,} images (seed {config.seed}): "
-              f"{training_estimate(len(splits['train']), epochs=config.epochs, threads=torch.get_num_threads())}",
+              f"{training_estimate(len(splits['train']), device=config.device, epochs=config.epochs, threads=threads)}",
               flush=True)
-    return train_dbn(config, splits["train"], data_id=data_id,
-                     test_data=splits["test"], test_id=array_checksum(splits["test"]), progress=progress)
+    return train_dbn(config, splits["train"], data_id=data_id, test_data=splits["test"],
+                     test_id=array_checksum(splits["test"]), progress=progress, num_threads=threads)
 
 
 def references(dbn, splits: dict) -> dict:

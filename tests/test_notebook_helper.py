@@ -170,3 +170,23 @@ def test_finding_renders_the_runs_numbers_and_refuses_missing_ones(tmp_path, mon
         run.finding("{{ c1.missing }}", c1={})
     with pytest.raises(ValueError, match="expected true/false"):
         run.finding("{{ c1 | verdict }}", c1=1)
+
+
+def test_a_notebook_trains_with_one_thread_as_the_workflow_does(dirs, monkeypatch):
+    """The bits depend on the thread count and the cache key does not record it: every trainer uses one."""
+    import json
+
+    import torch
+
+    from rr_utils import experiments as X
+
+    monkeypatch.setenv("RR_CACHE_DIR", str(dirs / "cache"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # a notebook's kernel on a 2-core machine
+    try:
+        net = X.train(X.dbn_config(True, 0, hidden_sizes=(6,), epochs=1), X.load_splits("mnist", True))
+        assert torch.get_num_threads() == 2  # restored after training
+    finally:
+        torch.set_num_threads(before)
+    meta = json.loads(next((dirs / "cache").rglob("meta.json")).read_text())
+    assert meta["key"] == net.key and meta["num_threads"] == 1
