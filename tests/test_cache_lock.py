@@ -90,3 +90,27 @@ def test_a_trainer_killed_holding_the_lock_does_not_block_the_next(race, tmp_pat
     a = json.loads((tmp_path / "next.json").read_text())
     b = json.loads((race[0] / "out0.json").read_text())
     assert a["weights_sha256"] == b["weights_sha256"] and a["history"] == b["history"]
+
+
+def test_a_waiter_arriving_before_the_holder_wrote_its_record_still_names_it(tmp_path, capsys):
+    """The holder takes the lock, then writes ``.lock.owner.json``: a process that
+    arrives in between waits for the record instead of saying 'another process'."""
+    from rr_utils.models.cache import EntryLock
+
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    # a holder that takes the lock, says so, and writes its record only 0.5 s later
+    code = (
+        "import filelock, json, pathlib, sys, time\n"
+        "f = pathlib.Path(sys.argv[1]); lock = filelock.FileLock(str(f / '.lock')); lock.acquire()\n"
+        "print('locked', flush=True); time.sleep(0.5)\n"
+        "(f / '.lock.owner.json').write_text(json.dumps({'pid': 4242, 'host': 'h', 'started': 't'}))\n"
+        "time.sleep(0.5); (f / '.lock.owner.json').unlink(); lock.release()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with EntryLock(folder):
+        pass
+    assert holder.wait(timeout=30) == 0
+    err = capsys.readouterr().err
+    assert "pid 4242 on h" in err and "waiting to load it" in err

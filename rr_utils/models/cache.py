@@ -66,9 +66,20 @@ class EntryLock:
         try:
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
-            print(f"model cache entry {self.folder.name}: {self._holder() or 'another process'} is training this "
-                  "network; waiting to load it", file=sys.stderr, flush=True)
-            self._lock.acquire()
+            # the holder writes its record just after taking the lock: give it a moment to appear
+            holder, deadline = self._holder(), time.monotonic() + 5.0
+            acquired = False
+            while holder is None and time.monotonic() < deadline:
+                try:
+                    self._lock.acquire(timeout=0.05)
+                    acquired = True
+                    break
+                except filelock.Timeout:
+                    holder = self._holder()
+            if not acquired:
+                print(f"model cache entry {self.folder.name}: {holder or 'another process'} is training this "
+                      "network; waiting to load it", file=sys.stderr, flush=True)
+                self._lock.acquire()
         try:
             dead = self._holder()  # a clean release deletes the record: its holder died holding the lock
             if dead:
