@@ -61,3 +61,14 @@ def test_a_verdict_is_stable_only_when_both_decisions_agree(committed):
     assert rows == {"C1": False, "C2": True, "C3": True, "C4": True, "H_max_relevance": True}
     with pytest.raises(ValueError, match="different verdicts"):
         CP.compare(s, {k: v for k, v in s.items() if k != "C4"})
+
+
+def test_the_reseed_reference_counts_pairs_of_seeds_per_layer_row():
+    q = "H_s_norm"
+
+    def row(seed, depth, value, sd):
+        return {"seed": seed, "split": "train", "depth": depth, f"{q}_default": value, f"seed_sd_{q}": sd}
+
+    rows = [row(0, 1, 0.50, 0.01), row(1, 1, 0.51, 0.01), row(2, 1, 0.525, 0.01),  # pairs: 0.01, 0.025, 0.015
+            row(0, 2, 1.0, 0.0), row(1, 2, 1.0, 0.0)]  # no spread: no pair counted
+    assert CP.reseed_reference(rows, q) == (1, 3)  # only 0.50 vs 0.525 differs by more than 2 sd
