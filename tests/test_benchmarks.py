@@ -142,11 +142,13 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
     assert net["estimate_s"] > 0 and len((tmp_path / "net" / "history.jsonl").read_text().splitlines()) == 1
     # a second call running one step keeps the others' results
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--smoke", "--out", str(out),
-                           "--skip", "bitwise", "network"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=env)
+                           "--skip", "bitwise", "network", "seeds", "seeds_network"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[gpu] layers ..." in proc.stdout and "[gpu] seeds ..." not in proc.stdout  # only the one step ran
     again = json.loads(out.read_text())
     assert again["network"] == net and again["bitwise"] == doc["bitwise"]
+    assert again["seeds"] == doc["seeds"] and again["seeds_network"] == doc["seeds_network"]
 
 
 def test_gpu_check_refuses_without_cuda_unless_smoke():
