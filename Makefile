@@ -16,10 +16,10 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag docs render report code-paths bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render report code-paths c4-samples bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,9 @@ report: $(STAMP) ## the reproduction report alone: results/ against git HEAD (nu
 
 code-paths: $(STAMP) ## notebook 08's MNIST networks and verdicts on this machine's default path and in exact mode (trains the missing ones, hours): results/code_paths.json
 	$(PY) workflow/scripts/code_paths.py --train --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
+
+c4-samples: $(STAMP) ## would more generated images decide C4? a second pool per MNIST seed of notebook 08 (~10 min; networks from the cache): results/c4_samples.json
+	$(PY) workflow/scripts/c4_samples.py --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)
 	$(HEADLESS) $(PY) -m benchmarks.run
