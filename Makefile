@@ -91,7 +91,7 @@ report: $(STAMP) ## the reproduction report alone: results/ against git HEAD (nu
 code-paths: $(STAMP) ## notebook 08's MNIST networks and verdicts on this machine's default path and in exact mode (trains the missing ones, hours): results/code_paths.json
 	$(PY) workflow/scripts/code_paths.py --train --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
 
-c4-samples: $(STAMP) ## would more generated images decide C4? a second pool per MNIST seed of notebook 08 (~10 min; networks from the cache): results/c4_samples.json
+c4-samples: $(STAMP) ## would more generated images decide C4? a second pool per MNIST seed of notebook 08 (~2 min; networks from the cache): results/c4_samples.json
 	$(PY) workflow/scripts/c4_samples.py --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
 
 bench: $(TEST_STAMP) ## benchmarks side by side with their baselines: prints a table, writes results/bench.json (~3 min)

@@ -17,7 +17,7 @@ seed their committed FD lies far above the two best layers', the only ones D can
 recorded, in units of the largest pool-to-pool noise measured).  The script checks that on the notebook's
 pool, without them, D is the committed D of every seed.
 
-    python workflow/scripts/c4_samples.py --jobs 2     (make c4-samples; about 10 minutes on 2 cores)
+    python workflow/scripts/c4_samples.py --jobs 2     (make c4-samples; about 2 minutes on 2 cores)
 """
 
 from __future__ import annotations
