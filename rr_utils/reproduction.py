@@ -1,9 +1,12 @@
 """The reproduction report: a run's results against the committed ones (git HEAD).
 
 ``make reproduce`` ends with :func:`compare` (``workflow/scripts/reproduction.py``,
-also ``make report``): every results file of the run (``results/*.json`` and
-``results/fashion-mnist/*.json``) is read next to the same file at git ``HEAD``
-and each number and each verdict is compared.  The report (``results/reproduction.json``)
+also ``make report``): every results file the run's notebooks wrote
+(``results/*.json`` and ``results/fashion-mnist/*.json``; ``make report``: every
+one there) is read next to the same file at git ``HEAD`` and each number and each
+verdict is compared.  A file the run did not write (a run on some data sets only,
+``make reproduce DATASETS=mnist``, or another tool's output such as
+``code_paths.json``) is listed as *kept*, not compared.  The report (``results/reproduction.json``)
 says, per file, how many numbers are identical, within tolerance and beyond it,
 the largest deviations with their JSON paths, every verdict committed against
 fresh (flipped or not), and the machine the run ran on.
@@ -67,6 +70,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -115,7 +119,8 @@ class Deviation:
 class FileReport:
     """One results file compared: counts, the largest deviations and the changed non-numbers.
 
-    ``status`` is "compared", "new" (not at HEAD), "missing" (at HEAD, not in this run) or "unreadable".
+    ``status`` is "compared", "new" (not at HEAD), "missing" (at HEAD, not in this run), "kept" (not
+    written by this run, so not compared) or "unreadable".
     """
 
     file: str
@@ -419,7 +424,7 @@ def _committed(root: Path, rel: str, ref: str):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def compare(results: Path, ref: str = "HEAD") -> dict:
+def compare(results: Path, ref: str = "HEAD", written=None) -> dict:
     """Compare every results file of ``results`` (and its data-set subfolders) with git ``ref``.
 
     Parameters
@@ -428,6 +433,12 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
         The results folder of a run (``results``).
     ref : str
         The commit to compare with.
+    written : iterable of paths, optional
+        The results files this run wrote (the workflow passes those of its notebooks; relative paths
+        are to the checkout).  Any other
+        results file is reported as ``kept`` (the committed copy, or another tool's output such as
+        ``code_paths.json``) and not compared: equal to itself, it would read as reproduced.
+        None: compare every file.
 
     Returns
     -------
@@ -444,6 +455,8 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
     base = baseline(results, ref)
     root = Path(base.pop("root"))
     files, verdict_list = [], []
+    if written is not None:  # as paths relative to the checkout (a relative one is already)
+        written = {os.path.relpath(Path(root, w).resolve(), root).replace(os.sep, "/") for w in written}
     for folder in _folders(results):
         rel_folder = folder.relative_to(root).as_posix()
         at_ref = _git(root, "ls-tree", "--name-only", ref, "--", f"{rel_folder}/").split()
@@ -452,6 +465,9 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
         for fname in sorted(n for n in names if n not in SKIP and not n.startswith(".")):
             rel = f"{rel_folder}/{fname}"
             path = folder / fname
+            if written is not None and rel not in written:
+                files.append(FileReport(rel, status="kept", note="not written by this run: not compared"))
+                continue
             try:
                 old = _committed(root, rel, ref)
             except ValueError as exc:
@@ -477,7 +493,7 @@ def compare(results: Path, ref: str = "HEAD") -> dict:
         "numbers", "identical", "within", "beyond", "changed", "added", "removed")},
                "max_sd": max((f.max_sd for f in compared if f.max_sd is not None), default=None),
                "verdicts": len(verdict_list), "flipped": len(flipped),
-               **{s: [f.file for f in files if f.status == s] for s in ("new", "missing", "unreadable")}}
+               **{s: [f.file for f in files if f.status == s] for s in ("new", "missing", "unreadable", "kept")}}
     return {"baseline": base, "summary": summary, "files": [dataclasses.asdict(f) for f in files],
             "verdicts": [dataclasses.asdict(v) | {"flipped": v.flipped} for v in verdict_list]}
 

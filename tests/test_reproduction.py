@@ -258,3 +258,32 @@ def test_a_results_file_that_is_not_json_fails_the_script_clearly(repo, capsys):
     doc = json.loads((repo / "results" / "reproduction.json").read_text())
     assert _files(doc)["results/plain.json"]["status"] == "unreadable" and doc["summary"]["unreadable"]
     assert _files(doc)["results/layers.json"]["identical"] == _files(doc)["results/layers.json"]["numbers"]
+
+
+def test_files_the_run_did_not_write_are_kept_not_compared(fresh, capsys):
+    """A run on some data sets (make reproduce DATASETS=mnist) compares only what it wrote: the committed copy of
+    a file it did not rewrite would otherwise read as reproduced; one it should have written and did not is
+    missing."""
+    res = fresh / "results"
+    written = [str(res / "claims.json"), "results/layers.json", str(res / "fashion-mnist" / "gone.json")]
+    doc = R.compare(res, written=written)
+    files = _files(doc)
+    assert {f: files[f]["status"] for f in files} == {
+        "results/claims.json": "compared", "results/layers.json": "compared", "results/plain.json": "kept",
+        "results/fashion-mnist/same.json": "kept", "results/fashion-mnist/new.json": "kept",
+        "results/fashion-mnist/gone.json": "missing"}
+    assert doc["summary"]["kept"] == ["results/plain.json", "results/fashion-mnist/new.json",
+                                      "results/fashion-mnist/same.json"]
+    assert doc["summary"]["flipped"] == 2  # the verdicts of the files compared, and only those
+    assert {v["file"] for v in doc["verdicts"]} == {"results/claims.json"}
+    left = {"10_dependence_on_M": "trains fashion-mnist networks"}
+    assert script.main(["--results", str(res), "--no-machine", "--written", *written,
+                        "--left-out", json.dumps(left)]) == 0
+    printed = capsys.readouterr().out
+    assert "not written by this run, not compared (3): results/plain.json, results/fashion-mnist/new.json" in printed
+    assert "runs left out (1): 10_dependence_on_M (trains fashion-mnist networks)" in printed
+    report = json.loads((res / "reproduction.json").read_text())
+    assert report["scope"] == {"written": sorted(written), "left_out": left}
+    assert script.main(["--results", str(res), "--no-machine", "--left-out", "[1]"]) == 2
+    assert "--left-out: expected a JSON object" in capsys.readouterr().err
+    assert json.loads((res / "reproduction.json").read_text()) == report  # a bad argument loses no report

@@ -10,6 +10,7 @@ model cache.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,3 +275,35 @@ def test_sources_of_a_notebook_cover_the_modules_it_imports_transitively():
     assert "notebooks/04_relevance_across_layers.ipynb" in srcs
     assert "rr_utils/entropy.py" in srcs and "rr_utils/models/training.py" in srcs  # via experiments
     assert "rr_utils/probe.py" not in srcs
+
+
+def test_a_run_on_some_data_sets_leaves_out_what_needs_another():
+    """DATASETS=mnist: MNIST's notebooks 01-09; 10 and 11 train Fashion-MNIST networks, so they go too, and so
+    does any run that reads a left-out run's results. Every run writes at least one results file."""
+    config = yaml.safe_load((ROOT / "workflow" / "config.yaml").read_text())
+    kept, left = W.select_runs(config, False, "mnist")
+    assert kept == [f"{nb.stem}" for nb in W.notebooks() if nb.stem < "10"]
+    assert left["10_dependence_on_M"] == left["11_calibration"] == "trains fashion-mnist networks"
+    assert all(r in left for r in W.runs() if "@" in r)
+    assert W.select_runs(config, False, None) == (W.runs(), {})
+    assert W.select_runs(config, False, "all")[0] == W.runs()
+    fashion, left = W.select_runs(config, False, ["fashion-mnist"])
+    assert fashion == [r for r in W.runs() if r.endswith("@fashion-mnist")] and "01_resolution_relevance" in left
+    config = copy.deepcopy(config)
+    config["networks"]["09_beyond_dbns"] = [{"seed": 0, "dataset": "fashion-mnist"}]
+    with pytest.MonkeyPatch.context() as mp:  # 07 reads 09 (later in order), 08 reads 07: both leave with 09
+        real = W.run_depends
+        extra = {"07_baselines": ["09_beyond_dbns"], "08_seeds_and_claims": ["07_baselines"]}
+        mp.setattr(W, "run_depends", lambda run: extra.get(run, []) + real(run))
+        kept, left = W.select_runs(config, False, "mnist")
+    assert left["09_beyond_dbns"] == "trains fashion-mnist networks"
+    assert left["07_baselines"] == "reads the results of 09_beyond_dbns, left out"
+    assert left["08_seeds_and_claims"] == "reads the results of 07_baselines, left out"
+    assert kept == [r for r in W.runs() if "@" not in r and r < "07"]
+    with pytest.raises(ValueError, match="datasets: expected names of"):
+        W.selected_datasets("mnist,cifar")
+    for run in W.runs():
+        assert W.results_written(run), run
+    assert W.results_written("08_seeds_and_claims@fashion-mnist", "results/quick") == [
+        "results/quick/fashion-mnist/claims.json", "results/quick/fashion-mnist/layers.json",
+        "results/quick/fashion-mnist/08_seeds_and_claims.json"]

@@ -14,6 +14,7 @@ import ast
 import functools
 import json
 import os
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,53 @@ def runs() -> list[str]:
 def run_depends(run: str) -> list[str]:
     stem, ds = parse_run(run)
     return [run_name(d, ds) for d in _meta(NOTEBOOKS / f"{stem}.ipynb").get("depends", [])]
+
+
+def selected_datasets(value) -> tuple[str, ...]:
+    """The data sets a run covers: config ``datasets`` (a list, or names joined by commas); None: all."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return DATASETS
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n).strip() for n in value]
+    bad = [n for n in names if n not in DATASETS]
+    if bad or not any(names):
+        raise ValueError(f"datasets: expected names of {list(DATASETS)} (e.g. DATASETS=mnist), got {value!r}")
+    return tuple(d for d in DATASETS if d in names)
+
+
+def select_runs(config: dict, quick: bool, datasets=None) -> tuple[list[str], dict[str, str]]:
+    """The runs on ``datasets`` whose networks are all of those data sets and whose dependencies run too.
+
+    Returns the runs kept (in :func:`runs` order) and, for each run left out, why.  MNIST's notebooks 10
+    and 11 train Fashion-MNIST networks, so an MNIST-only run leaves them out.
+    """
+    sel = selected_datasets(datasets)
+    left = {}
+    for run in runs():
+        ds = parse_run(run)[1]
+        other = sorted({s["dataset"] for s in run_network_specs(config, run, quick)} - set(sel))
+        if ds not in sel:
+            left[run] = f"a run on {ds}"
+        elif other:
+            left[run] = f"trains {', '.join(other)} networks"
+    changed = True
+    while changed:  # a run whose results another reads goes with it
+        changed = False
+        for run in runs():
+            dep = next((d for d in run_depends(run) if d in left), None)
+            if run not in left and dep:
+                left[run], changed = f"reads the results of {dep}, left out", True
+    return [r for r in runs() if r not in left], left
+
+
+def results_written(run: str, results: str = "results") -> list[str]:
+    """The results files a run writes (its notebook's ``save_results`` calls), under ``results``."""
+    stem, ds = parse_run(run)
+    nb = NOTEBOOKS / f"{stem}.ipynb"
+    code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                     for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    names = [stem if a == "NB" else a.strip('"') for a in re.findall(r'\.save_results\(\s*(NB|"[^"]+")', code)]
+    folder = results if ds == PRIMARY else f"{results}/{ds}"
+    return [f"{folder}/{n}.json" for n in dict.fromkeys(names)]
 
 
 # --------------------------------------------------------------------------- rr_utils sources a notebook uses

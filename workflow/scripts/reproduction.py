@@ -40,19 +40,23 @@ def _committed_machine(results: Path, ref: str) -> dict | None:
         return None
 
 
-def report(results: Path, ref: str = "HEAD", with_machine: bool = True) -> dict:
+def report(results: Path, ref: str = "HEAD", with_machine: bool = True, written=None,
+           left_out: dict | None = None) -> dict:
     """R.compare's report plus the time, the machine and the tolerances; without git: baseline None and why.
 
     ``baseline.machine`` is the machine of the report committed at ``ref``, if any: where the committed
     results were last reported on (`make reproduce` writes both), the machine to compare this one with.
+    ``written``: the results files the run wrote (None: compare every one); ``left_out``: the runs the
+    workflow left out and why (``scope`` of the report).
     """
+    scope = {"written": None if written is None else sorted(written), "left_out": dict(left_out or {})}
     try:
-        doc = R.compare(results, ref) | {"error": None}
+        doc = R.compare(results, ref, written=written) | {"error": None}
         doc["baseline"]["machine"] = _committed_machine(results, ref)
     except R.NoBaseline as exc:
         doc = {"baseline": None, "error": str(exc), "summary": None, "files": [], "verdicts": []}
     return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": machine() if with_machine else None, "tolerances": R.tolerances()} | doc
+            "machine": machine() if with_machine else None, "tolerances": R.tolerances(), "scope": scope} | doc
 
 
 def _num(x, spec=".3g") -> str:
@@ -78,6 +82,8 @@ def table(doc: dict) -> str:
     lines.append(f"{'file':<{w}}  {'numbers':>7}  {'identical':>9}  {'within':>6}  {'beyond':>6}  "
                  f"{'max sd':>6}  {'max |d|':>8}  {'other':>5}")
     for f in doc["files"]:
+        if f["status"] == "kept":  # listed once, below
+            continue
         if f["status"] != "compared":
             lines.append(f"{f['file']:<{w}}  {f['status'].upper()}: {f['note']}")
             continue
@@ -94,6 +100,12 @@ def table(doc: dict) -> str:
         size = f"{d['z']:+.2f} sd" if d["z"] is not None else f"{d['delta']:+.3g}"
         where = f" ({d['where']})" if d.get("where") else ""
         lines.append(f"  {fname}  {d['path']}{where}: {d['committed']:.8g} -> {d['fresh']:.8g} ({size})")
+    kept = [f["file"] for f in doc["files"] if f["status"] == "kept"]
+    if kept:
+        lines.append(f"not written by this run, not compared ({len(kept)}): {', '.join(kept)}")
+    left = (doc.get("scope") or {}).get("left_out") or {}
+    if left:
+        lines.append(f"runs left out ({len(left)}): " + "; ".join(f"{r} ({why})" for r, why in left.items()))
     flipped = [v for v in doc["verdicts"] if v["flipped"]]
     if not flipped:
         lines.append(f"verdicts: {s['verdicts']} compared, no verdict flipped")
@@ -113,6 +125,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="the report (default: RESULTS/reproduction.json)")
     ap.add_argument("--show", action="store_true", help="print the table of the report at --out; compare nothing")
     ap.add_argument("--no-machine", action="store_true", help="leave the machine out (no torch import)")
+    ap.add_argument("--written", nargs="*", default=None, metavar="FILE",
+                    help="the results files this run wrote (the workflow passes them); others are kept, not "
+                         "compared (default: compare every file)")
+    ap.add_argument("--left-out", default=None, metavar="JSON",
+                    help="the runs the workflow left out, as a JSON object run -> why (recorded in the report)")
     a = ap.parse_args(argv)
     out = a.out or a.results / "reproduction.json"
     if a.show:
@@ -124,7 +141,15 @@ def main(argv=None) -> int:
     if not a.results.is_dir():
         print(f"reproduction: {a.results}: no such results folder", file=sys.stderr)
         return 2
-    doc = report(a.results, a.ref, with_machine=not a.no_machine)
+    try:
+        left_out = json.loads(a.left_out) if a.left_out else {}
+        if not isinstance(left_out, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        print(f"reproduction: --left-out: expected a JSON object run -> why, got {a.left_out!r} ({exc})",
+              file=sys.stderr)
+        return 2
+    doc = report(a.results, a.ref, with_machine=not a.no_machine, written=a.written, left_out=left_out)
     atomic_write_json(out, doc)
     print(table(doc))
     print(f"(written to {out})")
