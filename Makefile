@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-full reproduce grid dag docs render report code-paths c4-samples bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
+.PHONY: help setup data data-full reproduce grid dag docs render report code-paths exact-machines c4-samples bench bench-gpu test expected test-unit test-notebooks lab clean clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -64,8 +64,8 @@ SNAKEMAKE = $(VENV)/bin/snakemake -s workflow/Snakefile --cores $(CORES)
 EXACT ?=
 EXACT_RUN = $(if $(filter 1 true yes,$(EXACT)),env $$($(PY) -m rr_utils.numerics env),)
 
-# DATASETS=mnist: the runs on MNIST alone (notebooks 01-09, no Fashion-MNIST network; about 1.5 hours on 2 cores
-# from an empty cache); the report compares what they wrote. Default: every data set.
+# DATASETS=mnist: the runs on MNIST alone (notebooks 01-08, no Fashion-MNIST network or data; about an hour on
+# 2 cores from an empty cache); the report compares what they wrote. Default: every data set.
 DATASETS ?=
 
 reproduce: $(DOCS_STAMP) ## run the workflow: train every network (in parallel), run every notebook with papermill, the docs site (EXACT=1: exact mode; DATASETS=mnist: MNIST runs only)
@@ -94,6 +94,9 @@ report: $(STAMP) ## the reproduction report alone: results/ against git HEAD (nu
 
 code-paths: $(STAMP) ## notebook 08's MNIST networks and verdicts on this machine's default path and in exact mode (trains the missing ones, hours): results/code_paths.json
 	$(PY) workflow/scripts/code_paths.py --train --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
+
+exact-machines: $(STAMP) ## exact mode across machines: MNIST seeds 0-2 trained in exact mode here against results/code_paths.json's (~12 CPU-min a network): results/exact_machines.json
+	$(PY) workflow/scripts/exact_machines.py --seeds 0 1 2 --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))
 
 c4-samples: $(STAMP) ## would more generated images decide C4? a second pool per MNIST seed of notebook 08 (~2 min; networks from the cache): results/c4_samples.json
 	$(PY) workflow/scripts/c4_samples.py --jobs $(if $(filter all,$(CORES)),$$(nproc),$(CORES))

@@ -13,6 +13,12 @@ Reported: seconds per epoch (best of the rounds, paths interleaved) and a hash
 of the weights after the epochs.  Targets: the two default paths differ (else
 this test could not see a difference), the two exact runs agree bit for bit.
 The ratio row is exact mode's cost: its epoch time over the default's.
+
+Across machines: the hashes are compared with those of the committed
+``results/bench.json`` (git ``HEAD``), made on the machine it names.  Exact mode
+must give the committed exact hash; where this machine's default path gives
+another hash than the committed default (another CPU or code path), that is a
+test of exact mode across the two.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import Row, fmt_s
+from benchmarks.common import Row, fmt_s, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +72,28 @@ def _run(env_add: dict, rows: int, epochs: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def committed_exact(ref: str = "HEAD") -> dict | None:
+    """The exact section of the committed ``results/bench.json`` and the machine it ran on (None: none there)."""
+    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:results/bench.json"], capture_output=True)
+    try:
+        doc = json.loads(got.stdout) if got.returncode == 0 else None
+    except ValueError:
+        return None
+    sec = (doc or {}).get("sections", {}).get("exact")
+    if not sec or "exact" not in sec.get("paths", {}) or "default" not in sec["paths"]:
+        return None
+    merged = doc.get("merged") or {}
+    machine = merged.get("machine_then") if "exact" in merged.get("sections_run", []) else doc.get("machine")
+    return {"ref": ref, "rows": sec.get("rows"), "epochs": sec.get("epochs"), "machine": machine,
+            "exact_sha256": sec["paths"]["exact"]["sha256"], "default_sha256": sec["paths"]["default"]["sha256"],
+            "default_capability": sec["paths"]["default"].get("cpu_capability")}
+
+
+def _machine_name(m: dict | None) -> str:
+    m = m or {}
+    return f"{m.get('cpu_model', '?')} ({', '.join(m.get('simd') or []) or 'simd ?'})"
+
+
 def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
     rows_, epochs, rounds = (200, 1, 1) if smoke else (8000, 2, 2)
     paths = _paths()
@@ -97,5 +125,20 @@ def run(smoke: bool = False, log=print) -> tuple[list[Row], dict]:
         Row("exact", "bits: exact mode started from either path", size, e["sha256"], eo["sha256"], None,
             "identical", exact_agree, note="exact mode pins MKL_CBWR=COMPATIBLE and ATEN_CPU_CAPABILITY=default"),
     ]
-    return out, {"rows": rows_, "epochs": epochs, "rounds": rounds, "paths": res,
-                 "cost_ratio": e["epoch_s"] / d["epoch_s"], "paths_differ": paths_differ, "exact_agree": exact_agree}
+    data = {"rows": rows_, "epochs": epochs, "rounds": rounds, "paths": res,
+            "cost_ratio": e["epoch_s"] / d["epoch_s"], "paths_differ": paths_differ, "exact_agree": exact_agree}
+    old = committed_exact()
+    if old and (old["rows"], old["epochs"]) == (rows_, epochs):
+        here = machine_info()
+        other_path = d["sha256"] != old["default_sha256"]
+        same = e["sha256"] == old["exact_sha256"]
+        data["committed"] = old | {"same_exact_bits": same, "other_default_path": other_path, "machine_here": here}
+        out.append(Row(
+            "exact", "bits: exact mode here vs the committed run", size, e["sha256"], old["exact_sha256"], None,
+            "identical", same,
+            note=(f"here {_machine_name(here)}, default capability {d['cpu_capability']}; committed "
+                  f"results/bench.json: {_machine_name(old['machine'])}, default capability "
+                  f"{old['default_capability']}. The default paths' hashes "
+                  + ("differ: a test of exact mode across two code paths" if other_path else
+                     "agree: the committed run's own path, so no test across machines"))))
+    return out, data

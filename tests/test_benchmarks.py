@@ -168,3 +168,20 @@ def test_network_estimate_adds_eager_epoch_capture_and_replays():
               {"eager_us_per_minibatch": 2000.0}]  # no graph (CPU): every epoch eager
     # 600 mini-batches, 200 epochs: 1.8 + 0.5 + 199 * 0.18, then 1.2 + 199 * 1.2
     assert math.isclose(network_estimate(layers, 600, 200), 1.8 + 0.5 + 199 * 0.18 + 1.2 + 199 * 1.2)
+
+
+def test_the_exact_benchmark_reads_the_committed_hashes_and_their_machine():
+    """`make bench` on another machine compares exact mode's weights with the committed run's: the hashes and
+    the machine come from results/bench.json at git HEAD (the exact section's own machine when merged)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.exact import committed_exact
+
+    at_head = subprocess.run(["git", "-C", str(ROOT), "show", "HEAD:results/bench.json"], capture_output=True)
+    if at_head.returncode:
+        pytest.fail("results/bench.json is not committed at HEAD")
+    sec = json.loads(at_head.stdout)["sections"]["exact"]
+    got = committed_exact()
+    assert got["exact_sha256"] == sec["paths"]["exact"]["sha256"]
+    assert got["default_sha256"] == sec["paths"]["default"]["sha256"] != got["exact_sha256"]
+    assert (got["rows"], got["epochs"]) == (sec["rows"], sec["epochs"]) and got["machine"]["cpu_model"]
+    assert committed_exact("no-such-ref") is None

@@ -76,18 +76,23 @@ def selected_datasets(value) -> tuple[str, ...]:
 def select_runs(config: dict, quick: bool, datasets=None) -> tuple[list[str], dict[str, str]]:
     """The runs on ``datasets`` whose networks are all of those data sets and whose dependencies run too.
 
-    Returns the runs kept (in :func:`runs` order) and, for each run left out, why.  MNIST's notebooks 10
-    and 11 train Fashion-MNIST networks, so an MNIST-only run leaves them out.
+    A run's data sets are its own, its networks' and its notebook's ``datasets`` parameter (data it reads
+    beside its run's). Returns the runs kept (in :func:`runs` order) and, for each run left out, why.
+    MNIST's notebooks 10 and 11 train Fashion-MNIST networks and 09 reads Fashion-MNIST, so an MNIST-only
+    run leaves them out.
     """
     sel = selected_datasets(datasets)
     left = {}
     for run in runs():
-        ds = parse_run(run)[1]
+        stem, ds = parse_run(run)
         other = sorted({s["dataset"] for s in run_network_specs(config, run, quick)} - set(sel))
+        reads = sorted(set(parameter_datasets(stem)) - set(sel))
         if ds not in sel:
             left[run] = f"a run on {ds}"
         elif other:
             left[run] = f"trains {', '.join(other)} networks"
+        elif reads:
+            left[run] = f"reads {', '.join(reads)} data"
     changed = True
     while changed:  # a run whose results another reads goes with it
         changed = False
@@ -96,6 +101,23 @@ def select_runs(config: dict, quick: bool, datasets=None) -> tuple[list[str], di
             if run not in left and dep:
                 left[run], changed = f"reads the results of {dep}, left out", True
     return [r for r in runs() if r not in left], left
+
+
+def parameter_datasets(stem: str) -> list[str]:
+    """The data sets a notebook reads beside its run's: its parameters cell's ``datasets = [...]``, if any."""
+    nb = NOTEBOOKS / f"{stem}.ipynb"
+    for c in json.loads(nb.read_text())["cells"]:
+        if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", []):
+            src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for node in ast.parse(src).body:
+                if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "datasets"
+                                                         for t in node.targets)):
+                    names = ast.literal_eval(node.value)
+                    bad = [n for n in names if n not in DATASETS]
+                    if bad:
+                        raise ValueError(f"{nb.name}: parameter datasets names {bad}, not of {list(DATASETS)}")
+                    return list(names)
+    return []
 
 
 def results_written(run: str, results: str = "results") -> list[str]:
