@@ -202,7 +202,9 @@ def _sd(values) -> float | None:
         return None
     m = sum(x) / len(x)
     sd = math.sqrt(sum((v - m) ** 2 for v in x) / (len(x) - 1))
-    return sd if sd > 0 else None
+    # a spread of the last bits only (a seed-independent number, e.g. the real data's class entropy) is none:
+    # in its units any change of the number would be billions of sd
+    return sd if sd > ATOL * max(1.0, abs(m)) else None
 
 
 def seed_spread(doc) -> dict[tuple, float]:
