@@ -302,3 +302,20 @@ def test_a_number_equal_over_seeds_but_for_its_last_bits_has_no_seed_spread(repo
     rep = R.compare_docs("x.json", committed, fresh)
     assert rep.beyond == 1 and rep.within == 1 and rep.max_sd == pytest.approx(0.5 / 1.2910, abs=1e-3)
     assert [d["path"] for d in rep.largest_abs] == ["scores[0].real"]
+
+
+def test_the_report_counts_how_the_runs_networks_were_obtained(fresh, tmp_path, capsys):
+    markers = []
+    for i, (src, cpu) in enumerate([("trained", 300.0), ("trained", 320.5), ("model-cache", 1.0), ("resumed", 60.0)]):
+        m = tmp_path / f"net{i}.json"
+        m.write_text(json.dumps({"network": f"n{i}", "source": src, "cpu_s": cpu}))
+        markers.append(str(m))
+    res = fresh / "results"
+    assert script.main(["--results", str(res), "--no-machine", "--networks", *markers]) == 0
+    assert "networks: 4 (2 trained, 1 resumed, 1 model-cache; 0.19 CPU-hours of training)" in capsys.readouterr().out
+    doc = json.loads((res / "reproduction.json").read_text())
+    assert doc["scope"]["networks"] == {"networks": 4, "trained": 2, "resumed": 1, "model-cache": 1,
+                                        "cpu_s_training": 680.5}
+    (tmp_path / "net0.json").write_text("{")
+    assert script.main(["--results", str(res), "--no-machine", "--networks", *markers]) == 2
+    assert "--networks: " in capsys.readouterr().err and json.loads((res / "reproduction.json").read_text()) == doc

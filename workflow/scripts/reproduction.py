@@ -59,6 +59,23 @@ def report(results: Path, ref: str = "HEAD", with_machine: bool = True, written=
             "machine": machine() if with_machine else None, "tolerances": R.tolerances(), "scope": scope} | doc
 
 
+def networks_obtained(markers) -> dict:
+    """How the run's networks were obtained, from their training jobs' markers: counts per ``source``
+    (trained, resumed, model-cache) and the CPU time of those trained or resumed."""
+    out = {"networks": 0, "cpu_s_training": 0.0}
+    for m in markers:
+        try:
+            rec = json.loads(Path(m).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--networks: {m}: not a training job's marker ({exc})") from None
+        src = rec.get("source", "unknown")
+        out["networks"] += 1
+        out[src] = out.get(src, 0) + 1
+        if src != "model-cache":
+            out["cpu_s_training"] = round(out["cpu_s_training"] + float(rec.get("cpu_s") or 0.0), 1)
+    return out
+
+
 def _num(x, spec=".3g") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -103,6 +120,10 @@ def table(doc: dict) -> str:
     kept = [f["file"] for f in doc["files"] if f["status"] == "kept"]
     if kept:
         lines.append(f"not written by this run, not compared ({len(kept)}): {', '.join(kept)}")
+    nets = (doc.get("scope") or {}).get("networks")
+    if nets:
+        how = ", ".join(f"{nets[k]} {k}" for k in ("trained", "resumed", "model-cache", "unknown") if nets.get(k))
+        lines.append(f"networks: {nets['networks']} ({how}; {nets['cpu_s_training'] / 3600:.2f} CPU-hours of training)")
     left = (doc.get("scope") or {}).get("left_out") or {}
     if left:
         lines.append(f"runs left out ({len(left)}): " + "; ".join(f"{r} ({why})" for r, why in left.items()))
@@ -128,6 +149,9 @@ def main(argv=None) -> int:
     ap.add_argument("--written", nargs="*", default=None, metavar="FILE",
                     help="the results files this run wrote (the workflow passes them); others are kept, not "
                          "compared (default: compare every file)")
+    ap.add_argument("--networks", nargs="*", default=None, metavar="MARKER",
+                    help="the training jobs' markers of the run's networks: the report counts how each was "
+                         "obtained (trained, resumed, from the model cache)")
     ap.add_argument("--left-out", default=None, metavar="JSON",
                     help="the runs the workflow left out, as a JSON object run -> why (recorded in the report)")
     a = ap.parse_args(argv)
@@ -150,6 +174,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     doc = report(a.results, a.ref, with_machine=not a.no_machine, written=a.written, left_out=left_out)
+    if a.networks is not None:
+        try:
+            doc["scope"]["networks"] = networks_obtained(a.networks)
+        except ValueError as exc:
+            print(f"reproduction: {exc}", file=sys.stderr)
+            return 2
     atomic_write_json(out, doc)
     print(table(doc))
     print(f"(written to {out})")
