@@ -1,12 +1,10 @@
 """The reproduction report: a run's results against the committed ones (git HEAD).
 
 ``make reproduce`` ends with :func:`compare` (``workflow/scripts/reproduction.py``,
-also ``make report``): every results file the run's notebooks wrote
-(``results/*.json`` and ``results/fashion-mnist/*.json``; ``make report``: every
-one there) is read next to the same file at git ``HEAD`` and each number and each
-verdict is compared.  A file the run did not write (a run on some data sets only,
-``make reproduce DATASETS=mnist``, or another tool's output such as
-``code_paths.json``) is listed as *kept*, not compared.  The report (``results/reproduction.json``)
+also ``make report``): every results file the run's notebooks wrote (``results/*.json``,
+``results/fashion-mnist/*.json``) is read next to the same file at git ``HEAD`` and each
+number and verdict is compared; one it did not write (``DATASETS=mnist``, or another
+tool's output such as ``code_paths.json``) is listed as *kept*, not compared.  The report (``results/reproduction.json``)
 says, per file, how many numbers are identical, within tolerance and beyond it,
 the largest deviations with their JSON paths, every verdict committed against
 fresh (flipped or not), and the machine the run ran on.
@@ -58,11 +56,9 @@ claim's top-level verdicts and each per-seed record's in ``claims.json``, the
 one-network verdicts of notebooks 04-06, the per-network claims of 09 and the
 calibration's ``meets``.
 
-The report never fails because numbers moved: it reports.  Without a git
-checkout there is no committed baseline; :func:`compare` then raises
-:class:`NoBaseline` and the script writes a report that says so.  The script
-(``workflow/scripts/reproduction.py``) adds the machine (CPU, BLAS and its code
-path, torch's CPU capability, threads) and prints the table.
+The report never fails because numbers moved: it reports.  Without git there is no
+baseline: :func:`compare` raises :class:`NoBaseline`, and the script writes a report
+that says so.  The script adds the machine (CPU, BLAS, code paths, threads) and prints it.
 """
 
 from __future__ import annotations
@@ -119,8 +115,7 @@ class Deviation:
 class FileReport:
     """One results file compared: counts, the largest deviations and the changed non-numbers.
 
-    ``status`` is "compared", "new" (not at HEAD), "missing" (at HEAD, not in this run), "kept" (not
-    written by this run, so not compared) or "unreadable".
+    ``status``: "compared", "new" (not at HEAD), "missing" (not written), "kept" (not compared), "unreadable".
     """
 
     file: str
@@ -202,8 +197,7 @@ def _sd(values) -> float | None:
         return None
     m = sum(x) / len(x)
     sd = math.sqrt(sum((v - m) ** 2 for v in x) / (len(x) - 1))
-    # a spread of the last bits only (a seed-independent number, e.g. the real data's class entropy) is none:
-    # in its units any change of the number would be billions of sd
+    # a spread of the last bits only (a seed-independent number) is none: any change would be 1e12 sd
     return sd if sd > ATOL * max(1.0, abs(m)) else None
 
 
@@ -436,11 +430,8 @@ def compare(results: Path, ref: str = "HEAD", written=None) -> dict:
     ref : str
         The commit to compare with.
     written : iterable of paths, optional
-        The results files this run wrote (the workflow passes those of its notebooks; relative paths
-        are to the checkout).  Any other
-        results file is reported as ``kept`` (the committed copy, or another tool's output such as
-        ``code_paths.json``) and not compared: equal to itself, it would read as reproduced.
-        None: compare every file.
+        The results files the run wrote (relative paths: to the checkout); any other is ``kept``, not
+        compared (equal to itself, it would read as reproduced). None: compare every file.
 
     Returns
     -------
@@ -457,8 +448,8 @@ def compare(results: Path, ref: str = "HEAD", written=None) -> dict:
     base = baseline(results, ref)
     root = Path(base.pop("root"))
     files, verdict_list = [], []
-    if written is not None:  # as paths relative to the checkout (a relative one is already)
-        written = {os.path.relpath(Path(root, w).resolve(), root).replace(os.sep, "/") for w in written}
+    written = None if written is None else {os.path.relpath(Path(root, w).resolve(), root).replace(os.sep, "/")
+                                            for w in written}  # relative to the checkout
     for folder in _folders(results):
         rel_folder = folder.relative_to(root).as_posix()
         at_ref = _git(root, "ls-tree", "--name-only", ref, "--", f"{rel_folder}/").split()
