@@ -120,12 +120,18 @@ XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 # it asks for in the cache (RR_REQUIRE_CACHED).
 # Last, tests/quick_check.py compares the run's numbers with tests/expected/quick_digest.json (`make expected`
 # rewrites it after an intended change and prints what moved).
+# The quick run and its check run in exact mode (rr_utils/numerics.py): their numbers are compared with a committed
+# digest, so they must not depend on the CPU's code path (exact mode trains the same networks on an AVX2 and an
+# AVX-512 machine: results/exact_machines.json; the default path does not). numpy's OpenBLAS, which exact mode
+# leaves alone, is pinned to its Haswell kernels where the CPU has AVX2 (the AVX-512 machine picks SkylakeX).
 QUICK_DIRS := results/quick figures/quick
+QUICK_ENV = env $$($(PY) -m rr_utils.numerics env) $$(grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo OPENBLAS_CORETYPE=Haswell)
 QUICK_RUN = echo "rm -rf $(QUICK_DIRS)   (every quick run starts clean)"; rm -rf $(QUICK_DIRS); \
+	echo "exact mode: $$($(PY) -m rr_utils.numerics env)"; \
 	echo "$(SNAKEMAKE) networks --quiet rules --config quick=1"; \
-	$(SNAKEMAKE) networks --quiet rules --config quick=1; \
+	$(QUICK_ENV) $(SNAKEMAKE) networks --quiet rules --config quick=1; \
 	echo "bash tests/quick_notebooks.sh $(PY)   (RR_QUICK=1 pytest --nbval-lax: two lanes in dependency order)"; \
-	bash tests/quick_notebooks.sh $(PY)
+	$(QUICK_ENV) bash tests/quick_notebooks.sh $(PY)
 
 test: $(TEST_STAMP) ## unit tests, then the quick networks and every notebook in quick mode (nbval), then their numbers against tests/expected/
 	@set -e; log=$$(mktemp); \
@@ -135,7 +141,7 @@ test: $(TEST_STAMP) ## unit tests, then the quick networks and every notebook in
 	$(HEADLESS) $(PY) -m pytest tests -q $(XDIST) --durations=12 --ignore=tests/test_slurm.py; \
 	$(QUICK_RUN); \
 	echo "$(PY) -m pytest tests/quick_check.py -q   (the quick run's numbers against tests/expected/quick_digest.json)"; \
-	$(HEADLESS) $(PY) -m pytest tests/quick_check.py -q -p no:cacheprovider; \
+	$(QUICK_ENV) $(HEADLESS) $(PY) -m pytest tests/quick_check.py -q -p no:cacheprovider; \
 	echo "tests/test_slurm.py (run beside the others):"; \
 	if wait $$slurm; then tail -n 2 $$log; else cat $$log; exit 1; fi
 
