@@ -74,9 +74,10 @@ def _run(env_add: dict, rows: int, epochs: int) -> dict:
 
 def committed_exact(ref: str = "HEAD") -> dict | None:
     """The exact section of the committed ``results/bench.json`` and the machine it ran on (None: none there)."""
-    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:results/bench.json"], capture_output=True)
+    from rr_utils.reproduction import committed_json
+
     try:
-        doc = json.loads(got.stdout) if got.returncode == 0 else None
+        doc = committed_json(ROOT, "results/bench.json", ref)
     except ValueError:
         return None
     sec = (doc or {}).get("sections", {}).get("exact")

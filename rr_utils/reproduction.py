@@ -72,7 +72,7 @@ import subprocess
 from pathlib import Path
 
 __all__ = ["ATOL", "SD_BEYOND", "SKIP", "IGNORED_KEYS", "IDENTITY", "VERDICT_KEYS", "NOT_VERDICTS", "Deviation",
-           "FileReport", "Verdict", "NoBaseline", "baseline", "seed_spread", "compare_docs", "verdicts", "compare",
+           "FileReport", "Verdict", "NoBaseline", "baseline", "committed_json", "seed_spread", "compare_docs", "verdicts", "compare",
            "tolerances"]
 
 ATOL = 1e-9
@@ -414,8 +414,9 @@ def _folders(results: Path) -> list[Path]:
     return [results] + [results / s for s in SUBFOLDERS]
 
 
-def _committed(root: Path, rel: str, ref: str):
-    """The parsed file at ``ref`` (None when git has none there)."""
+def committed_json(root: Path, rel: str, ref: str = "HEAD"):
+    """The JSON file ``rel`` of the checkout ``root`` as committed at ``ref``, parsed (None when git has none there;
+    ValueError when it is not JSON)."""
     r = subprocess.run(["git", "-C", str(root), "show", f"{ref}:{rel}"], capture_output=True)
     return json.loads(r.stdout) if r.returncode == 0 else None
 
@@ -462,7 +463,7 @@ def compare(results: Path, ref: str = "HEAD", written=None) -> dict:
                 files.append(FileReport(rel, status="kept", note="not written by this run: not compared"))
                 continue
             try:
-                old = _committed(root, rel, ref)
+                old = committed_json(root, rel, ref)
             except ValueError as exc:
                 files.append(FileReport(rel, status="unreadable", note=f"not JSON at {ref}: {exc}"))
                 continue

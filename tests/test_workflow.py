@@ -262,10 +262,14 @@ def test_each_results_file_has_one_writer():
         code = "\n".join("".join(c["source"]) for c in json.loads(nb_path.read_text())["cells"]
                          if c["cell_type"] == "code")
         nb_name = re.search(r'^NB = "([^"]+)"', code, re.M)
+        names = []
         for arg in re.findall(r"\.save_results\(\s*(NB|\"[^\"]+\")", code):
             name = nb_name.group(1) if arg == "NB" else arg.strip('"')
             assert name not in writers, f"results/{name}.json is written by {writers[name]} and {nb_path.name}"
             writers[name] = nb_path.name
+            names.append(name)
+        # what the workflow's reproduction report compares (common.results_written) is what the notebook writes
+        assert W.results_written(nb_path.stem) == [f"results/{n}.json" for n in names], nb_path.name
     assert writers["claims"] == writers["layers"] == "08_seeds_and_claims.ipynb"
     assert len(writers) >= 12
 

@@ -82,8 +82,8 @@ def select_runs(config: dict, quick: bool, datasets=None) -> tuple[list[str], di
     run leaves them out.
     """
     sel = selected_datasets(datasets)
-    left = {}
-    for run in runs():
+    every, left = runs(), {}
+    for run in every:
         stem, ds = parse_run(run)
         other = sorted({s["dataset"] for s in run_network_specs(config, run, quick)} - set(sel))
         reads = sorted(set(parameter_datasets(stem)) - set(sel))
@@ -96,11 +96,11 @@ def select_runs(config: dict, quick: bool, datasets=None) -> tuple[list[str], di
     changed = True
     while changed:  # a run whose results another reads goes with it
         changed = False
-        for run in runs():
+        for run in every:
             dep = next((d for d in run_depends(run) if d in left), None)
             if run not in left and dep:
                 left[run], changed = f"reads the results of {dep}, left out", True
-    return [r for r in runs() if r not in left], left
+    return [r for r in every if r not in left], left
 
 
 def parameter_datasets(stem: str) -> list[str]:

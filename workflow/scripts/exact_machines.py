@@ -38,11 +38,12 @@ DECIMALS = 6  # code_paths.json keeps six
 
 def committed_code_paths(ref: str = "HEAD") -> dict:
     """results/code_paths.json at ``ref``; a clear error when git has none."""
-    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:results/code_paths.json"], capture_output=True)
-    if got.returncode:
-        raise SystemExit(f"exact_machines: no results/code_paths.json at git {ref} to compare with "
-                         f"({got.stderr.decode().strip()})")
-    return json.loads(got.stdout)
+    from rr_utils.reproduction import committed_json
+
+    doc = committed_json(ROOT, "results/code_paths.json", ref)
+    if doc is None:
+        raise SystemExit(f"exact_machines: no results/code_paths.json at git {ref} to compare with")
+    return doc
 
 
 def compare(rows: list[dict], committed: dict, seed: int) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,9 +32,8 @@ machine = describe  # rr_utils.numerics.describe: the one description of a machi
 
 def _committed_machine(results: Path, ref: str) -> dict | None:
     """The machine of the report committed at ``ref`` (where the committed results were last compared)."""
-    r = subprocess.run(["git", "-C", str(results), "show", f"{ref}:./reproduction.json"], capture_output=True)
     try:
-        return json.loads(r.stdout).get("machine") if r.returncode == 0 else None
+        return (R.committed_json(results, "./reproduction.json", ref) or {}).get("machine")
     except (ValueError, AttributeError):
         return None
 
